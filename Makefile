@@ -1,0 +1,187 @@
+# Chowist Lab. `make test` and `make experiment` are all a fresh machine needs: every target installs
+# what it uses. `make` alone lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+NAME ?= baseline
+PROFILE ?= embedded
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+# Debian packages the lab runs for real: promtool/prometheus, amtool/alertmanager, compose validation.
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose pgbouncer wrk
+DEBIAN_COMMANDS := promtool prometheus amtool prometheus-alertmanager docker-compose wrk
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# --- setup ------------------------------------------------------------------------------------------
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Chowist Lab needs Python 3.11 or newer; found " + sys.version.split()[0])'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "error: could not create $(VENV): install python3-venv (apt-get install python3-venv)"; exit 1; }
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[lab,dev]"
+	@touch $@
+
+.PHONY: setup
+setup: $(STAMP) ## Create .venv and install the project (Python packages)
+
+.PHONY: system-deps
+system-deps: ## Install the Debian packages the lab uses (prometheus, alertmanager, ...) when missing
+	@missing=""; for c in $(DEBIAN_COMMANDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages for:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) >/dev/null; \
+	  else \
+	    echo "error: missing commands:$$missing"; \
+	    echo "       install the Debian packages: sudo apt-get install --no-install-recommends $(DEBIAN_PACKAGES)"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+# --- quality ----------------------------------------------------------------------------------------
+.PHONY: lint
+lint: $(STAMP) ## Check style and lint with ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: format
+format: $(STAMP) ## Reformat and auto-fix with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+.PHONY: test
+test: $(STAMP) system-deps lint ## Lint, then run the test suite (SQLite; again on PostgreSQL when reachable)
+	$(BIN)/pytest
+	@$(MAKE) --no-print-directory test-postgres
+
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/chowist
+.PHONY: test-postgres
+test-postgres: $(STAMP) ## Run the suite against PostgreSQL (TEST_POSTGRES_URL) when it is reachable
+	@if $(PY) -c "import psycopg,sys; psycopg.connect('$(TEST_POSTGRES_URL)'.rsplit('/',1)[0]+'/postgres', connect_timeout=2).close()" 2>/dev/null; then \
+	  echo "PostgreSQL reachable: running the suite against $(TEST_POSTGRES_URL)"; \
+	  DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest -p no:cacheprovider; \
+	else \
+	  echo "PostgreSQL is not reachable at $(TEST_POSTGRES_URL): skipping the PostgreSQL run"; \
+	fi
+
+# --- the app ----------------------------------------------------------------------------------------
+.PHONY: migrate
+migrate: $(STAMP) ## Apply database migrations
+	$(PY) manage.py migrate --noinput
+
+.PHONY: seed
+seed: migrate ## Load deterministic demo data (idempotent; never deletes)
+	$(PY) manage.py seed_demo
+
+.PHONY: seed-benchmark
+seed-benchmark: $(STAMP) ## Time a full-size seed_demo on a fresh SQLite database (target: under 60 s)
+	@dir=$$(mktemp -d "$(CURDIR)/var/seed-benchmark.XXXXXX"); trap 'rm -rf "$$dir"' EXIT; \
+	VAR_DIR=$$dir $(PY) manage.py migrate -v0 && \
+	echo "timing: VAR_DIR=$$dir $(PY) manage.py seed_demo" && \
+	time VAR_DIR=$$dir $(PY) manage.py seed_demo
+
+.PHONY: run
+run: migrate ## Serve the app with gunicorn on 127.0.0.1:8000 (gunicorn.conf.py)
+	$(BIN)/gunicorn -c gunicorn.conf.py chowist.wsgi:application
+
+.PHONY: dev
+dev: migrate ## Serve the app with Django's development server
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+.PHONY: worker
+worker: migrate ## Run the huey consumer (background jobs; metrics on CONSUMER_METRICS_PORT)
+	env -u PROMETHEUS_MULTIPROC_DIR $(PY) manage.py run_huey
+
+.PHONY: queue-status
+queue-status: $(STAMP) ## Print queue depth, oldest pending age, inbox backlog and lag percentiles
+	$(PY) manage.py queue_status
+
+.PHONY: queue-bench
+queue-bench: $(STAMP) system-deps ## Measure accepted/s, drained/s and lag at 500/s on SQLite and Redis huey
+	$(PY) -m experiments.bench.queue_bench --json reports/queue-bench.json
+
+# --- the native lab ---------------------------------------------------------------------------------
+LAB_ARGS := --profile $(PROFILE)$(if $(filter 1 on yes true,$(PGBOUNCER)), --pgbouncer,)
+.PHONY: lab-up
+lab-up: $(STAMP) system-deps ## Start the lab in the background: app, consumer, Prometheus, Alertmanager (PROFILE=embedded|services, PGBOUNCER=on)
+	$(PY) -m experiments.lab up $(LAB_ARGS)
+
+.PHONY: lab-down
+lab-down: $(STAMP) ## Stop every lab process (harmless when nothing runs)
+	$(PY) -m experiments.lab down
+
+.PHONY: lab-status
+lab-status: $(STAMP) ## Show each lab component; non-zero exit when one is down or crashed
+	$(PY) -m experiments.lab status
+
+# --- experiments ------------------------------------------------------------------------------------
+.PHONY: experiment
+experiment: $(STAMP) system-deps ## Run an experiment (NAME=baseline; `make experiments-list`) and write reports/<run-id>/
+	$(PY) -m experiments.run $(NAME)
+
+.PHONY: experiments-list
+experiments-list: $(STAMP) ## List the experiment catalogue (experiments/catalogue/*.yaml)
+	$(PY) -m experiments.run --list
+
+# --- SLOs and rules ---------------------------------------------------------------------------------
+.PHONY: slo
+slo: $(STAMP) ## Regenerate prometheus/rules/*.rules.yml from slo/specs (both window sets) and the Prometheus/Alertmanager configs
+	$(PY) -m slo.generate --window-set production
+	$(PY) -m slo.generate --window-set lab
+	$(PY) -m prometheus.generate
+
+# --- dashboards -------------------------------------------------------------------------------------
+.PHONY: dashboards
+dashboards: $(STAMP) ## Regenerate grafana/dashboards/*.json and grafana/versions.json from grafana/panels.py
+	$(PY) -m grafana.generate
+
+.PHONY: dashboards-check
+dashboards-check: $(STAMP) ## Fail if the committed dashboard JSON is not what `make dashboards` writes
+	$(PY) -m grafana.generate --check
+
+# --- compose stack ----------------------------------------------------------------------------------
+# Secrets come from compose/.env (gitignored); without it only validation and `down` work, on the example.
+COMPOSE_ENV_FILE = $(if $(wildcard compose/.env),compose/.env,compose/.env.example)
+COMPOSE = docker-compose --project-directory compose --env-file $(COMPOSE_ENV_FILE) -f compose/docker-compose.yml
+NEED_COMPOSE = command -v docker-compose >/dev/null || { echo "error: docker-compose not found: apt-get install --no-install-recommends docker-compose"; exit 1; }
+NEED_ENGINE = $(COMPOSE) ps >/dev/null 2>&1 || { echo "error: no Docker engine is reachable (docker-compose ps failed). The compose stack needs one;"; \
+	echo "       on this machine use the native lab instead: python -m experiments.lab up"; exit 1; }
+
+.PHONY: stack-check
+stack-check: ## Validate compose/docker-compose.yml offline (no Docker engine needed)
+	@$(NEED_COMPOSE)
+	docker-compose --project-directory compose --env-file compose/.env.example -f compose/docker-compose.yml config -q
+
+.PHONY: stack-up
+stack-up: ## Start the full stack in Docker (nginx, app x APP_REPLICAS, consumer, Postgres, Redis, Prometheus, Grafana, Loki, Tempo ...)
+	@$(NEED_COMPOSE)
+	@$(NEED_ENGINE)
+	@test -f compose/.env || { echo "error: compose/.env is missing: cp compose/.env.example compose/.env and set real secrets"; exit 1; }
+	$(COMPOSE) up -d --build --scale app=$${APP_REPLICAS:-2}
+	@echo "Grafana: http://127.0.0.1:$${GRAFANA_PORT:-3000}   app (via nginx): http://127.0.0.1:$${NGINX_PORT:-8080}"
+
+.PHONY: stack-down
+stack-down: ## Stop the compose stack (named volumes are kept)
+	@$(NEED_COMPOSE)
+	@$(NEED_ENGINE)
+	$(COMPOSE) down --remove-orphans
+
+# --- observability ----------------------------------------------------------------------------------
+.PHONY: errors-up
+errors-up: $(STAMP) ## Start Bugsink (Sentry-protocol error tracker) on 127.0.0.1:BUGSINK_PORT (8010); prints the SENTRY_DSN
+	$(PY) -m observability.bugsink up
+
+.PHONY: errors-down
+errors-down: $(STAMP) ## Stop the Bugsink started by errors-up
+	$(PY) -m observability.bugsink down
+
+.PHONY: bench-overhead
+bench-overhead: $(STAMP) system-deps ## Instrumentation overhead: gunicorn with OBSERVABILITY on vs off (wrk, interleaved)
+	$(PY) -m experiments.bench.overhead

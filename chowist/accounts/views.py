@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from chowist.accounts import services
+from chowist.accounts.forms import ProfileForm, SignUpForm
+from chowist.core.decorators import allow_methods
+
+
+@allow_methods("GET", "HEAD", "POST")
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("accounts:profile")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            # form.save() goes through User.save(): post_save(created=True) counts the sign-up.
+            user = form.save()
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome to Chowist, {user.get_username()}!")
+            return redirect("places:list")
+        return render(request, "accounts/signup.html", {"form": form}, status=400)
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+@allow_methods("GET", "HEAD")
+@login_required
+def profile(request: HttpRequest) -> HttpResponse:
+    user_profile = services.profile_get_or_create(user=request.user)
+    return render(request, "accounts/profile.html", {"profile": user_profile})
+
+
+@allow_methods("GET", "HEAD", "POST")
+@login_required
+def profile_edit(request: HttpRequest) -> HttpResponse:
+    user_profile = services.profile_get_or_create(user=request.user)
+    form = ProfileForm(request.POST or None, instance=user_profile)
+    if request.method == "POST":
+        if form.is_valid():
+            services.profile_update(profile=user_profile, data=form.cleaned_data)
+            messages.success(request, "Profile saved.")
+            return redirect("accounts:profile")
+        return render(request, "accounts/profile_form.html", {"form": form}, status=400)
+    return render(request, "accounts/profile_form.html", {"form": form})

@@ -1,0 +1,75 @@
+"""The JSON API's shared plumbing: errors as `{"error": "..."}` with the right status, never a 500 for bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+MAX_JSON_BODY_BYTES = 64 * 1024
+
+
+class ApiError(Exception):
+    """Raised anywhere under an `api_view`; becomes a JSON error response."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def json_error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Allow only `methods`; turn ApiError into its JSON response."""
+    allowed = {m.upper() for m in methods}
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in allowed:
+                response = json_error(405, f"method {request.method} not allowed; use {', '.join(sorted(allowed))}")
+                response["Allow"] = ", ".join(sorted(allowed))
+                return response
+            try:
+                return view(request, *args, **kwargs)
+            except ApiError as exc:
+                return json_error(exc.status, exc.message)
+
+        return wrapper
+
+    return decorator
+
+
+def parse_json_object(request: HttpRequest) -> dict[str, Any]:
+    """The request body as a JSON object, or ApiError(4xx) saying what is wrong with it."""
+    content_type = request.content_type or ""
+    if content_type != "application/json":
+        raise ApiError(415, f"Content-Type must be application/json, got {content_type or 'none'!r}")
+    if len(request.body) > MAX_JSON_BODY_BYTES:
+        raise ApiError(413, f"body larger than {MAX_JSON_BODY_BYTES} bytes")
+    try:
+        payload = json.loads(request.body or b"")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"malformed JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise ApiError(400, "JSON body must be an object")
+    return payload
+
+
+def int_param(raw: str | None, *, name: str, default: int, minimum: int, maximum: int) -> int:
+    """A bounded integer query parameter, or ApiError(400) naming it."""
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ApiError(400, f"{name} must be an integer, got {raw[:40]!r}") from exc
+    if not minimum <= value <= maximum:
+        raise ApiError(400, f"{name} must be between {minimum} and {maximum}, got {value}")
+    return value

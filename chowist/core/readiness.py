@@ -1,0 +1,54 @@
+"""Readiness checks: what /readyz probes before the load balancer sends traffic.
+
+A registry, so other parts of the lab add their dependency with one line:
+`CHECKS.append(("queue", queue_check))`. A check returns None when healthy and raises otherwise.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from django.core.cache import cache
+from django.db import connection
+
+from workers.queue import queue_check
+
+Check = Callable[[], None]
+
+
+def database_check() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def cache_check() -> None:
+    # A unique key per probe: a stale value left by another process must not pass for a working cache.
+    key = f"readyz:{uuid.uuid4().hex}"
+    cache.set(key, "1", timeout=5)
+    try:
+        if cache.get(key) != "1":
+            raise RuntimeError("value written to the cache could not be read back")
+    finally:
+        cache.delete(key)
+
+
+CHECKS: list[tuple[str, Check]] = [
+    ("database", database_check),
+    ("cache", cache_check),
+    ("queue", queue_check),
+]
+
+
+def readiness_report() -> tuple[bool, dict[str, str]]:
+    """Run every check; (all passed, {name: "ok" or the error})."""
+    results: dict[str, str] = {}
+    for name, check in CHECKS:
+        try:
+            check()
+        except Exception as exc:
+            results[name] = f"{type(exc).__name__}: {exc}"[:300]
+        else:
+            results[name] = "ok"
+    return all(value == "ok" for value in results.values()), results

@@ -1,0 +1,70 @@
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.test import RequestFactory
+
+from chowist.core import views
+
+
+@pytest.mark.django_db
+def test_unknown_page_renders_the_404_template(client):
+    response = client.get("/no/such/page/")
+    assert response.status_code == 404
+    assert b"<h1>Not found</h1>" in response.content
+    assert b"There is nothing at this address." in response.content
+
+
+@pytest.mark.django_db
+def test_unknown_api_path_is_json(client):
+    response = client.get("/api/no/such/thing/")
+    assert response.status_code == 404
+    assert response.json() == {"error": "There is nothing at this address."}
+
+
+@pytest.mark.django_db
+def test_bad_host_is_a_rendered_400(client):
+    response = client.get("/", HTTP_HOST="evil.example.com")
+    assert response.status_code == 400
+    assert b"<h1>Bad request</h1>" in response.content
+
+
+@pytest.mark.django_db
+def test_bad_host_on_the_api_is_json_400(client):
+    response = client.get("/api/places/", HTTP_HOST="evil.example.com")
+    assert response.status_code == 400
+    assert "error" in response.json()
+
+
+@pytest.mark.django_db
+def test_403_page_renders_with_a_login_hint(rf: RequestFactory):
+    from django.contrib.auth.models import AnonymousUser
+
+    request = rf.get("/places/1/edit/")
+    request.user = AnonymousUser()
+    response = views.permission_denied(request, PermissionDenied())
+    assert response.status_code == 403
+    assert b"<h1>Forbidden</h1>" in response.content and b"log in" in response.content
+
+
+def test_500_page_renders_without_touching_the_database(rf: RequestFactory):
+    # No db fixture: any query here would fail the test.
+    response = views.server_error(rf.get("/places/"))
+    assert response.status_code == 500
+    assert b"Server error" in response.content
+    api = views.server_error(rf.get("/api/places/"))
+    assert api.status_code == 500
+    assert api["Content-Type"] == "application/json"
+
+
+@pytest.mark.django_db
+def test_an_unhandled_exception_becomes_the_500_page(client, monkeypatch):
+    from chowist.places import selectors
+
+    def broken(**kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(selectors, "place_random_id", broken)
+    client.raise_request_exception = False
+    response = client.get("/places/random/")
+    assert response.status_code == 500
+    assert b"Something went wrong on our side" in response.content
+    assert b"boom" not in response.content

@@ -1,0 +1,86 @@
+"""Turn DATABASE_URL / CACHE_URL into Django settings dictionaries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+
+def sqlite_database(path: Path, *, busy_timeout_s: float) -> dict[str, Any]:
+    """SQLite tuned for a multi-process web server.
+
+    WAL lets readers run beside the one writer; BEGIN IMMEDIATE takes the write lock up front so two
+    writers queue on the busy timeout instead of failing with "database is locked" on lock upgrade.
+    """
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(path),
+        "OPTIONS": {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": busy_timeout_s,
+            "init_command": (
+                "PRAGMA journal_mode=WAL;"
+                "PRAGMA synchronous=NORMAL;"
+                f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)};"
+                "PRAGMA foreign_keys=ON;"
+            ),
+        },
+        "TEST": {"NAME": str(path.with_name(f"test_{path.name}"))},
+    }
+
+
+def database_from_url(
+    url: str,
+    *,
+    conn_max_age: int,
+    pool: bool,
+    pool_min: int,
+    pool_max: int,
+    pgbouncer: bool,
+    busy_timeout_s: float,
+) -> dict[str, Any]:
+    if url.startswith("sqlite:"):
+        parsed = urlparse(url)
+        raw_path = parsed.path if parsed.netloc == "" else f"/{parsed.netloc}{parsed.path}"
+        # sqlite:///relative/path and sqlite:////absolute/path as in dj-database-url
+        path = Path(raw_path[1:]) if raw_path.startswith("/") else Path(raw_path)
+        return sqlite_database(path.resolve(), busy_timeout_s=busy_timeout_s)
+    config = dj_database_url.parse(url, conn_max_age=conn_max_age)
+    if config["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(f"DATABASE_URL scheme not supported: {url.split(':', 1)[0]}")
+    options: dict[str, Any] = config.setdefault("OPTIONS", {})
+    if pgbouncer:
+        # Transaction pooling hands each transaction to any server connection: server-side cursors
+        # and session state would leak between clients, and a second pool on top only adds latency.
+        config["DISABLE_SERVER_SIDE_CURSORS"] = True
+        config["CONN_MAX_AGE"] = 0
+    elif pool:
+        options["pool"] = {"min_size": pool_min, "max_size": pool_max, "timeout": 10}
+        # Django refuses persistent connections together with its pool.
+        config["CONN_MAX_AGE"] = 0
+    config["CONN_HEALTH_CHECKS"] = not pool or pgbouncer
+    return config
+
+
+def cache_from_url(url: str, *, default_timeout: int, key_prefix: str) -> dict[str, Any]:
+    parsed = urlparse(url)
+    scheme = parsed.scheme
+    common = {"TIMEOUT": default_timeout, "KEY_PREFIX": key_prefix}
+    if scheme in {"redis", "rediss"}:
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, **common}
+    if scheme == "file":
+        return {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": parsed.path,
+            "OPTIONS": {"MAX_ENTRIES": int(parse_qs(parsed.query).get("max_entries", ["10000"])[0])},
+            **common,
+        }
+    if scheme == "locmem":
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": parsed.netloc, **common}
+    if scheme == "dummy":
+        return {"BACKEND": "django.core.cache.backends.dummy.DummyCache", **common}
+    raise ImproperlyConfigured(f"CACHE_URL scheme not supported: {scheme!r} (use file://, redis://, locmem://)")

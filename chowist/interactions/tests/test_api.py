@@ -1,0 +1,98 @@
+"""The interactions endpoints over HTTP (Django's test client): 202 for good input, a JSON 4xx for anything else."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.urls import reverse
+from huey.contrib.djhuey import HUEY
+
+from chowist.interactions.models import Interaction, PlaceDailyCounter
+from chowist.places.tests.factories import make_place
+
+pytestmark = pytest.mark.django_db
+
+
+def _post(client, place_id, body, content_type="application/json"):
+    url = reverse("interactions_api:record", kwargs={"pk": place_id})
+    data = body if isinstance(body, str | bytes) else json.dumps(body)
+    return client.post(url, data=data, content_type=content_type)
+
+
+def test_record_answers_202_writes_one_pending_row_and_queues_one_drain(client, django_capture_on_commit_callbacks):
+    place = make_place()
+    with django_capture_on_commit_callbacks(execute=True):
+        first = _post(client, place.pk, {"kind": "like"})
+        second = _post(client, place.pk, {"kind": "view"})
+    assert first.status_code == second.status_code == 202, first.content
+    assert first.json()["mode"] == "queued"
+    rows = list(Interaction.objects.values_list("kind", "processed_at"))
+    assert sorted(rows) == [("like", None), ("view", None)]
+    # Coalesced: the second request found the drain already requested.
+    assert HUEY.pending_count() == 1
+    assert HUEY.pending()[0].name == "drain_interactions"
+
+
+def test_sync_mode_counts_inline(client, settings, django_capture_on_commit_callbacks):
+    settings.INTERACTIONS_MODE = "sync"
+    place = make_place()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _post(client, place.pk, {"kind": "bookmark"})
+    assert response.status_code == 202
+    assert Interaction.objects.get().processed_at is not None
+    counter = PlaceDailyCounter.objects.get(place=place)
+    assert (counter.views, counter.likes, counter.bookmarks) == (0, 0, 1)
+    assert HUEY.pending_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "fragment"),
+    [
+        ({"kind": "poke"}, "application/json", 400, "kind must be one of"),
+        ({}, "application/json", 400, "kind"),
+        ({"kind": 3}, "application/json", 400, "kind"),
+        ("{not json", "application/json", 400, "malformed JSON"),
+        ("[1, 2]", "application/json", 400, "object"),
+        ("kind=like", "application/x-www-form-urlencoded", 415, "Content-Type"),
+    ],
+)
+def test_bad_bodies_get_a_json_4xx_and_write_nothing(client, body, content_type, status, fragment):
+    place = make_place()
+    response = _post(client, place.pk, body, content_type)
+    assert response.status_code == status
+    assert fragment in response.json()["error"]
+    assert not Interaction.objects.exists()
+
+
+def test_unknown_place_is_404(client):
+    response = _post(client, 987654, {"kind": "view"})
+    assert response.status_code == 404
+    assert "does not exist" in response.json()["error"]
+
+
+def test_wrong_methods_are_405(client):
+    place = make_place()
+    record = client.get(reverse("interactions_api:record", kwargs={"pk": place.pk}))
+    popular = client.post(reverse("interactions_api:popular"), data="{}", content_type="application/json")
+    assert record.status_code == 405 and "error" in record.json()
+    assert popular.status_code == 405 and "error" in popular.json()
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=0", "limit=101", "limit=ten", "window=0d", "window=91d", "window=7", "window=7h", "window=-1d"],
+)
+def test_popular_rejects_bad_limit_and_window(client, query):
+    response = client.get(reverse("interactions_api:popular") + "?" + query)
+    assert response.status_code == 400
+    assert "error" in response.json()
+
+
+def test_popular_answers_with_defaults(client, settings):
+    response = client.get(reverse("interactions_api:popular"))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["limit"] == settings.POPULAR_DEFAULT_LIMIT
+    assert body["window"] == f"{settings.POPULAR_DEFAULT_WINDOW_DAYS}d"
+    assert body["items"] == []

@@ -1,0 +1,83 @@
+"""The inbox drain against the real database: batched, idempotent, and all-or-nothing per batch."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from chowist.interactions import services
+from chowist.interactions.models import Interaction, PlaceDailyCounter
+from chowist.places.tests.factories import make_place
+
+pytestmark = pytest.mark.django_db
+
+
+def _inbox(place, kinds, *, created_at=None):
+    now = created_at or timezone.now()
+    Interaction.objects.bulk_create(Interaction(place=place, kind=kind, created_at=now) for kind in kinds)
+
+
+def _totals(place):
+    return [
+        (c.day, c.views, c.likes, c.bookmarks) for c in PlaceDailyCounter.objects.filter(place=place).order_by("day")
+    ]
+
+
+def test_drain_counts_every_pending_row_in_batches():
+    a, b = make_place(), make_place()
+    _inbox(a, ["view"] * 7 + ["like"] * 2)
+    _inbox(b, ["bookmark"] * 3)
+    result = services.interactions_drain(batch_size=5)
+    assert result.counted == 12
+    assert result.batches == 3
+    assert not result.backlog_left
+    today = timezone.now().date()
+    assert _totals(a) == [(today, 7, 2, 0)]
+    assert _totals(b) == [(today, 0, 0, 3)]
+    assert not Interaction.objects.filter(processed_at__isnull=True).exists()
+
+
+def test_a_second_drain_counts_nothing_twice():
+    place = make_place()
+    _inbox(place, ["like"] * 4)
+    services.interactions_drain()
+    again = services.interactions_drain()
+    assert again.counted == 0
+    assert _totals(place)[0][2] == 4
+
+
+def test_new_rows_add_to_existing_counters_per_utc_day():
+    place = make_place()
+    yesterday = timezone.now() - timedelta(days=1)
+    _inbox(place, ["view"], created_at=yesterday)
+    services.interactions_drain()
+    _inbox(place, ["view", "view"], created_at=yesterday)
+    _inbox(place, ["view"])
+    services.interactions_drain()
+    assert [t[1] for t in _totals(place)] == [3, 1]
+
+
+def test_a_batch_that_fails_midway_leaves_its_rows_pending_and_uncounted(monkeypatch):
+    place = make_place()
+    _inbox(place, ["view"] * 3)
+
+    def crash(**kwargs):
+        raise RuntimeError("worker died between stamping and counting")
+
+    monkeypatch.setattr(services, "_counters_add", crash)
+    with pytest.raises(RuntimeError):
+        services.interactions_drain()
+    assert Interaction.objects.filter(processed_at__isnull=True).count() == 3
+    assert not PlaceDailyCounter.objects.exists()
+    monkeypatch.undo()
+    assert services.interactions_drain().counted == 3
+    assert _totals(place)[0][1] == 3
+
+
+def test_drain_stops_at_its_time_budget_and_says_a_backlog_is_left():
+    place = make_place()
+    _inbox(place, ["view"] * 6)
+    result = services.interactions_drain(batch_size=2, max_seconds=0)
+    assert (result.counted, result.batches, result.backlog_left) == (2, 1, True)

@@ -1,0 +1,59 @@
+"""JSON endpoints for interactions: record one (202), read the popular ranking."""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from chowist.core.api import ApiError, api_view, int_param, parse_json_object
+from chowist.interactions import selectors, services
+
+_WINDOW = re.compile(r"^([0-9]{1,4})d$")
+
+
+# No CSRF token: the body must be application/json, which a cross-site form cannot send without a CORS
+# preflight that this app never answers, and the write is an anonymous-capable counter bump.
+@csrf_exempt
+@api_view("POST")
+def record(request: HttpRequest, pk: int) -> JsonResponse:
+    payload = parse_json_object(request)
+    kind = payload.get("kind")
+    if not isinstance(kind, str):
+        raise ApiError(400, 'body must be {"kind": "view" | "like" | "bookmark"}')
+    try:
+        interaction = services.interaction_record(place_id=pk, kind=kind, user=request.user)
+    except services.UnknownKind as exc:
+        raise ApiError(400, str(exc)) from exc
+    except services.UnknownPlace as exc:
+        raise ApiError(404, str(exc)) from exc
+    return JsonResponse(
+        {"id": interaction.pk, "place_id": pk, "kind": kind, "mode": settings.INTERACTIONS_MODE}, status=202
+    )
+
+
+@api_view("GET", "HEAD")
+def popular(request: HttpRequest) -> JsonResponse:
+    limit = int_param(
+        request.GET.get("limit"),
+        name="limit",
+        default=settings.POPULAR_DEFAULT_LIMIT,
+        minimum=1,
+        maximum=settings.POPULAR_MAX_LIMIT,
+    )
+    window_days = _window_days(request.GET.get("window"))
+    return JsonResponse({"limit": limit, **selectors.popular_items_get(limit=limit, window_days=window_days)})
+
+
+def _window_days(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return settings.POPULAR_DEFAULT_WINDOW_DAYS
+    match = _WINDOW.match(raw)
+    days = int(match.group(1)) if match else 0
+    if not 1 <= days <= settings.POPULAR_MAX_WINDOW_DAYS:
+        raise ApiError(
+            400, f"window must look like 7d, between 1d and {settings.POPULAR_MAX_WINDOW_DAYS}d, got {raw[:40]!r}"
+        )
+    return days

@@ -1,0 +1,80 @@
+"""Reads for places and reviews. Each returns a fixed number of queries however many rows it shows."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from django.core.paginator import EmptyPage, Page, Paginator
+from django.db.models import Max, Min, Prefetch, QuerySet
+
+from chowist.places.models import Category, Place, Review
+
+DETAIL_RECENT_REVIEWS = 20
+API_RECENT_REVIEWS = 10
+
+
+class PageOutOfRange(Exception):
+    def __init__(self, number: int, num_pages: int) -> None:
+        super().__init__(f"page {number} is out of range: there are {num_pages} page(s)")
+        self.number = number
+        self.num_pages = num_pages
+
+
+def category_list() -> QuerySet[Category]:
+    return Category.objects.order_by("name")
+
+
+def place_list(*, q: str = "", categories: Sequence[str] = (), party_size: int | None = None) -> QuerySet[Place]:
+    places = Place.objects.all()
+    if q:
+        places = places.filter(name__icontains=q)
+    if categories:
+        # A place in two of the requested categories joins twice: DISTINCT keeps it one row.
+        places = places.filter(categories__slug__in=list(categories)).distinct()
+    if party_size is not None:
+        places = places.filter(min_party_size__lte=party_size, max_party_size__gte=party_size)
+    return places.order_by("name", "id").prefetch_related(
+        Prefetch("categories", queryset=Category.objects.order_by("name"))
+    )
+
+
+def place_page(*, places: QuerySet[Place], number: int, per_page: int) -> Page:
+    """One page of `places` (a COUNT and a LIMIT/OFFSET query), or PageOutOfRange."""
+    paginator = Paginator(places, per_page)
+    try:
+        return paginator.page(number)
+    except EmptyPage as exc:
+        raise PageOutOfRange(number, paginator.num_pages) from exc
+
+
+def place_get(*, pk: int) -> Place:
+    """The place with its categories (two queries); Place.DoesNotExist when absent."""
+    return Place.objects.prefetch_related(Prefetch("categories", queryset=Category.objects.order_by("name"))).get(pk=pk)
+
+
+def place_get_plain(*, pk: int) -> Place:
+    """The place alone (one query); its categories and reviews stay lazy so a cached fragment skips them."""
+    return Place.objects.get(pk=pk)
+
+
+def place_recent_reviews(*, place: Place, limit: int) -> QuerySet[Review]:
+    """Lazy: evaluated by whoever renders it, with authors joined in (no query per review)."""
+    return Review.objects.filter(place=place).select_related("author").order_by("-created_at", "-id")[:limit]
+
+
+def review_for_author(*, place: Place, author_id: int) -> Review | None:
+    return Review.objects.filter(place=place, author_id=author_id).first()
+
+
+def place_random_id(*, rng: random.Random | None = None) -> int | None:
+    """A random place id without ORDER BY RANDOM(): pick a point in [min id, max id], take the first id at or after it.
+
+    Two index lookups on the primary key, whatever the table size. Places after a gap in the ids are
+    slightly more likely; for a "surprise me" link that is fine. None when there are no places.
+    """
+    bounds = Place.objects.aggregate(low=Min("id"), high=Max("id"))
+    if bounds["low"] is None:
+        return None
+    point = (rng or random).randint(bounds["low"], bounds["high"])
+    return Place.objects.filter(id__gte=point).order_by("id").values_list("id", flat=True).first()

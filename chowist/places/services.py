@@ -1,0 +1,91 @@
+"""Writes for places and reviews."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from chowist.places.models import RATING_MAX, RATING_MIN, Place, Review
+
+PLACE_EDITABLE_FIELDS = ("name", "description", "address", "city", "phone", "min_party_size", "max_party_size")
+
+
+class InvalidRating(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    review: Review
+    created: bool
+
+
+def place_update(*, place: Place, data: dict[str, Any]) -> Place:
+    """Apply an edit. `updated_at` moves, which is what retires the detail page's cached fragment."""
+    with transaction.atomic():
+        for field in PLACE_EDITABLE_FIELDS:
+            if field in data:
+                setattr(place, field, data[field])
+        place.save()
+        if "categories" in data:
+            place.categories.set(data["categories"])
+    return place
+
+
+def _fire_review_confirmation(review_id: int) -> None:
+    from workers.tasks import send_review_confirmation
+
+    send_review_confirmation(review_id)
+
+
+def review_submit(*, place: Place, author: AbstractBaseUser, rating: int, comment: str = "") -> ReviewResult:
+    """Create the author's review of `place`, or update it: one review per user per place.
+
+    Two submissions racing (double click, two tabs) both see "no review yet" and both INSERT; the loser
+    hits the unique constraint. It retries once, and the retry finds the winner's row and updates it.
+    """
+    if not RATING_MIN <= rating <= RATING_MAX:
+        raise InvalidRating(f"rating must be between {RATING_MIN} and {RATING_MAX}")
+    try:
+        return _review_write(place=place, author=author, rating=rating, comment=comment)
+    except IntegrityError:
+        return _review_write(place=place, author=author, rating=rating, comment=comment)
+
+
+def _review_write(*, place: Place, author: AbstractBaseUser, rating: int, comment: str) -> ReviewResult:
+    with transaction.atomic():
+        existing = Review.objects.select_for_update().filter(place=place, author=author).first()
+        now = timezone.now()
+        if existing is not None:
+            delta = rating - existing.rating
+            existing.rating = rating
+            existing.comment = comment
+            existing.save(update_fields=["rating", "comment", "updated_at"])
+            Place.objects.filter(pk=place.pk).update(rating_sum=F("rating_sum") + delta, updated_at=now)
+            return ReviewResult(review=existing, created=False)
+        # .create(), not bulk_create: post_save(created=True) is what counts reviews for the metrics.
+        review = Review.objects.create(place=place, author=author, rating=rating, comment=comment)
+        Place.objects.filter(pk=place.pk).update(
+            review_count=F("review_count") + 1, rating_sum=F("rating_sum") + rating, updated_at=now
+        )
+        review_id = review.pk
+        # robust: the review is committed; a queue outage must not turn that into a 500.
+        transaction.on_commit(lambda: _fire_review_confirmation(review_id), robust=True)
+        return ReviewResult(review=review, created=True)
+
+
+def review_delete(*, review: Review) -> None:
+    """Remove a review and take it out of its place's denormalised count and rating sum."""
+    with transaction.atomic():
+        locked = Review.objects.select_for_update().filter(pk=review.pk).first()
+        if locked is None:
+            return
+        Place.objects.filter(pk=locked.place_id).update(
+            review_count=F("review_count") - 1, rating_sum=F("rating_sum") - locked.rating, updated_at=timezone.now()
+        )
+        locked.delete()

@@ -1,0 +1,117 @@
+"""Photo upload: checked with Pillow before anything is stored or queued; the worker's thumbnail follows."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from huey.contrib.djhuey import HUEY
+from PIL import Image
+
+from chowist.places.models import Place
+from chowist.places.photos import THUMBNAIL_SIZE, place_thumbnail_make
+from chowist.places.tests.factories import make_place, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _media_and_queue(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    HUEY.storage.flush_all()
+    yield
+    HUEY.storage.flush_all()
+
+
+def _image(fmt: str = "PNG", size: tuple[int, int] = (800, 600)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 40, 40)).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def _upload(client, place_id, content: bytes | None, name: str = "photo.png"):
+    url = reverse("api:place-photo", kwargs={"pk": place_id})
+    data = {} if content is None else {"photo": SimpleUploadedFile(name, content)}
+    return client.post(url, data=data)
+
+
+@pytest.fixture
+def editor(client):
+    client.force_login(make_user(can_edit=True))
+    return client
+
+
+def test_valid_upload_is_stored_and_its_thumbnail_queued(editor, django_capture_on_commit_callbacks):
+    place = make_place()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _upload(editor, place.pk, _image("JPEG"), "x.jpg")
+    assert response.status_code == 202, response.content
+    place.refresh_from_db()
+    assert place.photo.name.endswith(".jpg")
+    assert [task.name for task in HUEY.pending()] == ["make_place_thumbnail"]
+    assert HUEY.pending()[0].args == (place.pk,)
+
+
+def test_thumbnail_is_made_from_the_current_photo(editor, django_capture_on_commit_callbacks):
+    place = make_place()
+    with django_capture_on_commit_callbacks(execute=True):
+        _upload(editor, place.pk, _image("PNG", (1200, 900)))
+    assert place_thumbnail_make(place_id=place.pk) is True
+    place = Place.objects.get(pk=place.pk)
+    with place.thumbnail.open("rb") as fh, Image.open(fh) as thumb:
+        assert thumb.format == "JPEG"
+        assert max(thumb.size) == max(THUMBNAIL_SIZE)
+
+
+def _bmp() -> bytes:
+    return _image("BMP", (10, 10))
+
+
+def _truncated_png() -> bytes:
+    return _image("PNG")[:200]
+
+
+@pytest.mark.parametrize(
+    ("make_content", "status"),
+    [
+        (lambda: b"this is not an image at all", 415),
+        (_bmp, 415),
+        (_truncated_png, 400),
+        (lambda: b"", 400),
+        (lambda: None, 400),
+    ],
+    ids=["text", "bmp", "truncated", "empty", "missing"],
+)
+def test_bad_uploads_are_refused_and_never_queued(editor, django_capture_on_commit_callbacks, make_content, status):
+    place = make_place()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _upload(editor, place.pk, make_content())
+    assert response.status_code == status, response.content
+    assert "error" in response.json()
+    assert HUEY.pending_count() == 0
+    place.refresh_from_db()
+    assert not place.photo
+
+
+def test_too_big_upload_is_413(editor, settings, django_capture_on_commit_callbacks):
+    settings.PHOTO_MAX_BYTES = 1000
+    place = make_place()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _upload(editor, place.pk, _image("PNG", (600, 600)))
+    assert response.status_code == 413
+    assert HUEY.pending_count() == 0
+
+
+def test_who_and_what_may_upload(client):
+    place = make_place()
+    assert _upload(client, place.pk, _image()).status_code == 401
+    client.force_login(make_user(can_edit=False))
+    assert _upload(client, place.pk, _image()).status_code == 403
+    client.force_login(make_user(can_edit=True))
+    assert _upload(client, 987654, _image()).status_code == 404
+    url = reverse("api:place-photo", kwargs={"pk": place.pk})
+    assert client.post(url, data=b"raw", content_type="image/png").status_code == 415
+    assert client.get(url).status_code == 405
+    assert HUEY.pending_count() == 0

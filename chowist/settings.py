@@ -1,0 +1,259 @@
+"""Chowist settings: the one place that reads the environment.
+
+Every environment variable the app understands is read here, once, with its default. The README's
+configuration table lists the same variables; `chowist/tests/test_settings.py` keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from chowist.dburl import cache_from_url, database_from_url, sqlite_database
+from chowist.env import env_bool, env_choice, env_float, env_int, env_list, env_path, env_str
+from observability.logs import logging_config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = env_path("VAR_DIR", BASE_DIR / "var")
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# --- environment -----------------------------------------------------------------------------------
+DJANGO_ENV = env_choice("DJANGO_ENV", "development", ("development", "production", "test"))
+IS_PRODUCTION = DJANGO_ENV == "production"
+DEBUG = DJANGO_ENV == "development" and env_bool("DEBUG", True)
+
+_DEV_SECRET = "dev-insecure-secret-key-not-for-production-use-0123456789"  # noqa: S105
+SECRET_KEY = env_str("SECRET_KEY", "" if IS_PRODUCTION else _DEV_SECRET)
+if IS_PRODUCTION and (not SECRET_KEY or SECRET_KEY == _DEV_SECRET):
+    raise ImproperlyConfigured("SECRET_KEY must be set to a real secret when DJANGO_ENV=production")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if IS_PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+GIT_SHA = env_str("GIT_SHA", "")
+APP_VERSION = env_str("APP_VERSION", "0.1.0")
+
+# --- behind a TLS-terminating proxy ----------------------------------------------------------------
+if env_bool("SECURE_PROXY_SSL", IS_PRODUCTION):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", IS_PRODUCTION)
+# /healthz and /readyz are probed over plain HTTP from inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", IS_PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", IS_PRODUCTION)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if IS_PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+# On in production so `check --deploy` is clean (security.W021); set SECURE_HSTS_PRELOAD=off for a domain
+# that must not be submitted to the browsers' preload list.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", IS_PRODUCTION)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- apps ------------------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "huey.contrib.djhuey",
+    "chowist.core",
+    "chowist.accounts",
+    "chowist.places",
+    "chowist.interactions",
+    "chowist.marketing",
+    "workers",
+    "observability",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so the observability middleware around it measures the failures it injects.
+    "chowist.core.fault_injection.FaultMiddleware",
+]
+
+ROOT_URLCONF = "chowist.urls"
+WSGI_APPLICATION = "chowist.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "chowist" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database --------------------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", "")
+DB_BUSY_TIMEOUT_S = env_float("DB_BUSY_TIMEOUT_S", 20.0)
+DB_POOL = env_bool("DB_POOL", False)
+DB_PGBOUNCER = env_bool("DB_PGBOUNCER", False)
+if DATABASE_URL:
+    DATABASES = {
+        "default": database_from_url(
+            DATABASE_URL,
+            conn_max_age=env_int("DB_CONN_MAX_AGE", 600),
+            pool=DB_POOL,
+            pool_min=env_int("DB_POOL_MIN", 2),
+            pool_max=env_int("DB_POOL_MAX", 8),
+            pgbouncer=DB_PGBOUNCER,
+            busy_timeout_s=DB_BUSY_TIMEOUT_S,
+        )
+    }
+else:
+    DATABASES = {"default": sqlite_database(VAR_DIR / "chowist.sqlite3", busy_timeout_s=DB_BUSY_TIMEOUT_S)}
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 600)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = DATABASES["default"].get("CONN_HEALTH_CHECKS", True)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- cache -----------------------------------------------------------------------------------------
+CACHE_URL = env_str("CACHE_URL", f"file://{VAR_DIR / 'cache'}")
+CACHES = {"default": cache_from_url(CACHE_URL, default_timeout=env_int("CACHE_DEFAULT_TTL", 300), key_prefix="chowist")}
+PLACE_FRAGMENT_CACHE_TTL = env_int("PLACE_FRAGMENT_CACHE_TTL", 600)
+
+# --- the two scaling workloads ---------------------------------------------------------------------
+INTERACTIONS_MODE = env_choice("INTERACTIONS_MODE", "queued", ("sync", "queued"))
+INTERACTIONS_DRAIN_BATCH = env_int("INTERACTIONS_DRAIN_BATCH", 500)
+POPULAR_CACHE = env_bool("POPULAR_CACHE", True)
+POPULAR_CACHE_TTL = env_int("POPULAR_CACHE_TTL", 60)
+POPULAR_DEFAULT_LIMIT = 10
+POPULAR_MAX_LIMIT = 100
+POPULAR_MAX_WINDOW_DAYS = 90
+POPULAR_DEFAULT_WINDOW_DAYS = 7
+PLACES_PAGE_SIZE = 15
+# The n-plus-one experiment turns this off: the detail page then loads categories and review authors lazily.
+PLACES_DETAIL_PREFETCH = env_bool("PLACES_DETAIL_PREFETCH", True)
+
+# --- background jobs (huey) ------------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "")
+HUEY_SQLITE_PATH = env_path("HUEY_SQLITE_PATH", VAR_DIR / "huey.sqlite3")
+HUEY_WORKERS = env_int("HUEY_WORKERS", 2)
+# Threads only: the consumer's metrics live in one process's registry (workers/README.md, "Metrics").
+HUEY_WORKER_TYPE = env_choice("HUEY_WORKER_TYPE", "thread", ("thread",))
+# huey's SQLite consumer backs off up to 10 s when idle; capped so an idle queue still starts a job < 0.5 s.
+HUEY_MAX_DELAY_S = env_float("HUEY_MAX_DELAY_S", 0.25)
+HUEY_IMMEDIATE = env_bool("HUEY_IMMEDIATE", False)
+# Several labs (or test runs) can share one Redis: the queue's keys are named after this.
+HUEY_QUEUE_NAME = env_str("HUEY_QUEUE_NAME", "chowist")
+HUEY = {
+    # huey's classes, with a consumer that stops gracefully on SIGTERM too and serves the worker metrics.
+    "huey_class": "workers.consumer.RedisHuey" if REDIS_URL else "workers.consumer.SqliteHuey",
+    "name": HUEY_QUEUE_NAME,
+    "immediate": HUEY_IMMEDIATE,
+    "results": False,
+    "utc": True,
+    "connection": {"url": REDIS_URL} if REDIS_URL else {"filename": str(HUEY_SQLITE_PATH)},
+    "consumer": {
+        "workers": HUEY_WORKERS,
+        "worker_type": HUEY_WORKER_TYPE,
+        "initial_delay": 0.05,
+        "backoff": 1.15,
+        "max_delay": HUEY_MAX_DELAY_S,
+        "periodic": True,
+        "check_worker_health": True,
+    },
+}
+
+# --- e-mail ----------------------------------------------------------------------------------------
+EMAIL_URL = env_str("EMAIL_URL", "console://")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Chowist <noreply@chowist.local>")
+if EMAIL_URL.startswith("console:"):
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+elif EMAIL_URL.startswith("locmem:"):
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+elif EMAIL_URL.startswith(("smtp:", "smtps:")):
+    from urllib.parse import urlparse as _urlparse
+
+    _mail = _urlparse(EMAIL_URL)
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = _mail.hostname or "localhost"
+    EMAIL_PORT = _mail.port or 25
+    EMAIL_HOST_USER = _mail.username or ""
+    EMAIL_HOST_PASSWORD = _mail.password or ""
+    EMAIL_USE_SSL = _mail.scheme == "smtps"
+else:
+    raise ImproperlyConfigured("EMAIL_URL must start with console://, locmem://, smtp:// or smtps://")
+
+# --- uploads ---------------------------------------------------------------------------------------
+MEDIA_ROOT = env_path("MEDIA_ROOT", VAR_DIR / "media")
+MEDIA_URL = "/media/"
+PHOTO_MAX_BYTES = env_int("PHOTO_MAX_BYTES", 5 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = PHOTO_MAX_BYTES + 1024 * 1024
+
+# --- static ----------------------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# --- auth ------------------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "places:list"
+LOGOUT_REDIRECT_URL = "marketing:home"
+if DJANGO_ENV == "test":
+    # Hashing cost is not what the tests measure.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- fault injection -------------------------------------------------------------------------------
+FAULTS_FILE = env_path("FAULTS_FILE", VAR_DIR / "faults.json")
+FAULTS_ALLOW_IN_PRODUCTION = env_bool("FAULTS_ALLOW_IN_PRODUCTION", False)
+
+# --- observability ---------------------------------------------------------------------------------
+OBSERVABILITY = env_bool("OBSERVABILITY", True)
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOG_FILE = env_str("LOG_FILE", "")
+APP_METRICS_PORT = env_int("APP_METRICS_PORT", 9101)
+CONSUMER_METRICS_PORT = env_int("CONSUMER_METRICS_PORT", 9102)
+# The app's multiprocess metric files; gunicorn.conf.py empties it at start and exports it to the workers.
+PROMETHEUS_MULTIPROC_DIR = env_path("PROMETHEUS_MULTIPROC_DIR", VAR_DIR / "prometheus" / "app")
+METRICS_ADDR = env_str("METRICS_ADDR", "127.0.0.1")
+OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+# Share of traces recorded (parent-based: a sampled caller's trace is always kept). Recording every request
+# costs ~5-15% of a worker's CPU on this app (experiments/bench/overhead.py); a tenth keeps plenty of traces.
+OTEL_TRACES_SAMPLER_RATIO = env_float("OTEL_TRACES_SAMPLER_RATIO", 0.1)
+OTEL_SPANS_FILE = env_path("OTEL_SPANS_FILE", VAR_DIR / "spans.jsonl")
+OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "chowist")
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", DJANGO_ENV)
+SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0)
+SENTRY_SAMPLE_RATE = env_float("SENTRY_SAMPLE_RATE", 1.0)
+SENTRY_SEND_DEFAULT_PII = env_bool("SENTRY_SEND_DEFAULT_PII", False)
+if OBSERVABILITY:
+    # First, so it times and counts everything the other middleware answer (redirects, 400s, errors).
+    MIDDLEWARE.insert(0, "observability.middleware.RequestObservabilityMiddleware")
+LOGGING = logging_config(level=LOG_LEVEL, log_file=LOG_FILE)
+
+# --- serving (gunicorn.conf.py) --------------------------------------------------------------------
+APP_HOST = env_str("APP_HOST", "127.0.0.1")
+APP_PORT = env_int("APP_PORT", 8000)
+# gthread with 2 workers x 4 threads was the best of the measured shapes on this 2-core box.
+GUNICORN_WORKERS = env_int("GUNICORN_WORKERS", 2)
+GUNICORN_THREADS = env_int("GUNICORN_THREADS", 4)
+GUNICORN_TIMEOUT_S = env_int("GUNICORN_TIMEOUT_S", 30)
+GUNICORN_GRACEFUL_TIMEOUT_S = env_int("GUNICORN_GRACEFUL_TIMEOUT_S", 20)
+GUNICORN_KEEPALIVE_S = env_int("GUNICORN_KEEPALIVE_S", 5)

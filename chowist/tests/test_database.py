@@ -1,0 +1,75 @@
+"""The embedded profile's SQLite is tuned for a multi-process server; URLs parse to what the lab expects."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from chowist.dburl import cache_from_url, database_from_url
+
+
+@pytest.mark.django_db
+def test_sqlite_runs_in_wal_with_a_busy_timeout() -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite-only tuning; this run uses " + connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
+        cursor.execute("PRAGMA synchronous")
+        assert cursor.fetchone()[0] == 1  # NORMAL
+        cursor.execute("PRAGMA busy_timeout")
+        assert cursor.fetchone()[0] >= 1000
+    assert connection.settings_dict["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+
+
+def _pg(url: str, **overrides: object) -> dict:
+    options = {
+        "conn_max_age": 600,
+        "pool": False,
+        "pool_min": 2,
+        "pool_max": 8,
+        "pgbouncer": False,
+        "busy_timeout_s": 5,
+    }
+    options.update(overrides)
+    return database_from_url(url, **options)
+
+
+def test_postgres_url_with_django_pool() -> None:
+    config = _pg("postgres://app:secret@db.internal:6432/chowist", pool=True)
+    assert config["ENGINE"] == "django.db.backends.postgresql"
+    assert config["OPTIONS"]["pool"] == {"min_size": 2, "max_size": 8, "timeout": 10}
+    assert config["CONN_MAX_AGE"] == 0  # Django refuses persistent connections with its pool
+
+
+def test_pgbouncer_disables_server_side_cursors_and_the_pool() -> None:
+    config = _pg("postgres://postgres@127.0.0.1:6432/chowist", pool=True, pgbouncer=True)
+    assert config["DISABLE_SERVER_SIDE_CURSORS"] is True
+    assert "pool" not in config["OPTIONS"]
+    assert config["CONN_MAX_AGE"] == 0
+
+
+def test_unknown_database_scheme_is_refused() -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match="mysql"):
+        _pg("mysql://root@127.0.0.1/chowist")
+
+
+@pytest.mark.parametrize(
+    ("url", "backend"),
+    [
+        ("file:///tmp/chowist-cache", "FileBasedCache"),
+        ("redis://127.0.0.1:6379/2", "RedisCache"),
+        ("locmem://x", "LocMemCache"),
+    ],
+)
+def test_cache_urls(url: str, backend: str) -> None:
+    assert cache_from_url(url, default_timeout=60, key_prefix="c")["BACKEND"].endswith(backend)
+
+
+def test_default_cache_is_shared_between_processes() -> None:
+    from django.conf import settings
+
+    # gunicorn workers are separate processes: a per-process cache would make invalidation a lie.
+    assert "locmem" not in settings.CACHES["default"]["BACKEND"].lower()

@@ -1,0 +1,626 @@
+"""The native lab: app, consumer, Prometheus, Alertmanager and the alert recorder as background processes.
+
+State lives in files under LAB_DIR (one pid file and one log per component, plus `lab.json` recording the
+profile and settings the lab was started with), so `up`, `status`, `restart` and `down` work from separate
+commands and any of them can be repeated harmlessly.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from experiments.lab import procs, render, services
+from experiments.lab.config import DEFAULT_LOG_TAIL_LINES, ROOT, LabConfig
+from experiments.lab.probes import http_ok, port_in_use, tcp_ok
+
+APP = "app"
+WORKER = "worker"
+PROMETHEUS = "prometheus"
+ALERTMANAGER = "alertmanager"
+WEBHOOK = "webhook"
+PGBOUNCER = "pgbouncer"
+# Start order; stopping goes the other way. The app comes last so it never serves before its consumer exists.
+COMPONENT_ORDER = (PGBOUNCER, WEBHOOK, ALERTMANAGER, PROMETHEUS, WORKER, APP)
+RESTARTABLE = (APP, WORKER)
+APP_SETTINGS_COMPONENTS = (APP, WORKER)
+
+# The lab measures the app, so it runs without DEBUG (which keeps every SQL query in memory).
+LAB_APP_DEFAULTS = {"DEBUG": "off"}
+MIGRATE_TIMEOUT_S = 600
+READY_POLL_S = 0.25
+# Debian packages that provide the binaries (`make system-deps` installs them).
+BINARIES = {PROMETHEUS: "prometheus", ALERTMANAGER: "prometheus-alertmanager", PGBOUNCER: "pgbouncer"}
+
+
+class LabError(RuntimeError):
+    """The lab could not do what was asked; the message says which component and why."""
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    state: str  # running | unhealthy | crashed | stopped
+    pid: int | None
+    detail: str
+    log_path: Path
+    log_tail: str = ""
+
+    @property
+    def healthy(self) -> bool:
+        return self.state == "running"
+
+    def describe(self) -> str:
+        pid = f" pid {self.pid}" if self.pid else ""
+        line = f"{self.name:<13} {self.state:<9}{pid}  {self.detail}".rstrip()
+        if self.log_tail and not self.healthy:
+            indented = "\n".join(f"    | {row}" for row in self.log_tail.splitlines())
+            line += f"\n    last lines of {self.log_path}:\n{indented}"
+        return line
+
+
+@dataclass
+class _Component:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    probes: list[Callable[[], tuple[bool, str]]]
+    ports: dict[str, int]
+    user: str | None = None
+
+
+@dataclass
+class _State:
+    profile: str
+    pgbouncer: bool
+    config: dict[str, Any]
+    app_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    components: list[str] = field(default_factory=list)
+    started_at: float = 0.0
+
+
+class Lab:
+    def __init__(self, config: LabConfig | None = None) -> None:
+        self.config = config or LabConfig.from_env()
+        self._children: dict[str, subprocess.Popen] = {}
+        state = self._read_state()
+        if state is not None and any(self.pid(name) for name in state.components):
+            # A lab already runs in this LAB_DIR: address it on the ports and paths it was started with.
+            self.config = replace(self._running_config(state), window_set=self.config.window_set)
+
+    # --- where things are ---------------------------------------------------------------------------
+    @property
+    def lab_dir(self) -> Path:
+        return self.config.lab_dir
+
+    @property
+    def app_url(self) -> str:
+        return self.config.url(self.config.app_port)
+
+    @property
+    def prometheus_url(self) -> str:
+        return self.config.url(self.config.prometheus_port)
+
+    @property
+    def alertmanager_url(self) -> str:
+        return self.config.url(self.config.alertmanager_port)
+
+    @property
+    def webhook_url(self) -> str:
+        return self.config.url(self.config.webhook_port)
+
+    @property
+    def alerts_file(self) -> Path:
+        return self.lab_dir / "alerts.jsonl"
+
+    @property
+    def faults_file(self) -> Path:
+        return Path(os.environ.get("FAULTS_FILE") or self.config.var_dir / "faults.json")
+
+    @property
+    def spans_file(self) -> Path:
+        return Path(os.environ.get("OTEL_SPANS_FILE") or self.config.var_dir / "spans.jsonl")
+
+    @property
+    def log_paths(self) -> dict[str, Path]:
+        return {name: self._log(name) for name in self._expected_components()}
+
+    def pid(self, component: str) -> int | None:
+        record = procs.read_pid_file(self._pid_file(component))
+        return record.pid if record and procs.is_alive(record) else None
+
+    def _log(self, name: str) -> Path:
+        return self.lab_dir / f"{name}.log"
+
+    def _pid_file(self, name: str) -> Path:
+        return self.lab_dir / f"{name}.pid"
+
+    # --- the app's environment ----------------------------------------------------------------------
+    def env(self, component: str = APP, *, app_env: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment the lab gives the app or consumer; use it to run `manage.py` against the lab."""
+        state = self._read_state()
+        cfg = self._running_config(state)
+        if app_env is None:
+            app_env = (state.app_env.get(component) if state else None) or {}
+        return self._app_environment(cfg, app_env)
+
+    def manage(self, *args: str, check: bool = True, timeout_s: float | None = None) -> subprocess.CompletedProcess:
+        """Run `manage.py <args>` with the lab's app environment (seed_demo, fault, queue_status ...)."""
+        return subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            env=self.env(APP),
+            cwd=ROOT,
+            check=check,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+
+    def _app_environment(self, cfg: LabConfig, app_env: dict[str, str], *, direct_db: bool = False) -> dict[str, str]:
+        env = dict(os.environ)
+        # The lab's processes get their own multiprocess directory (below); a parent's must not leak in.
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        env.update(
+            {
+                "VAR_DIR": str(cfg.var_dir),
+                "APP_PORT": str(cfg.app_port),
+                "APP_METRICS_PORT": str(cfg.app_metrics_port),
+                "CONSUMER_METRICS_PORT": str(cfg.consumer_metrics_port),
+                "PYTHONPATH": str(ROOT),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if cfg.profile == "embedded":
+            for name in ("DATABASE_URL", "REDIS_URL", "DB_PGBOUNCER"):
+                env.pop(name, None)
+        else:
+            database_url = cfg.services_database_url
+            if cfg.pgbouncer and not direct_db:
+                database_url = services.pgbouncer_url(database_url=database_url, host=cfg.host, port=cfg.pgbouncer_port)
+                env["DB_PGBOUNCER"] = "on"
+            else:
+                env.pop("DB_PGBOUNCER", None)
+            env["DATABASE_URL"] = database_url
+            env["REDIS_URL"] = cfg.services_redis_url
+            env.setdefault("CACHE_URL", services.redis_neighbour_db(cfg.services_redis_url))
+        for key, value in LAB_APP_DEFAULTS.items():
+            env.setdefault(key, value)
+        env.update(app_env)
+        return env
+
+    # --- components ---------------------------------------------------------------------------------
+    def _components(self, cfg: LabConfig, state: _State) -> dict[str, _Component]:
+        host = cfg.host
+        python = sys.executable
+        found: dict[str, _Component] = {}
+        if cfg.profile == "services" and cfg.pgbouncer:
+            pg_dir = self._pgbouncer_dir()
+            found[PGBOUNCER] = _Component(
+                PGBOUNCER,
+                [_binary(PGBOUNCER), str(pg_dir / "pgbouncer.ini")],
+                dict(os.environ),
+                [lambda: tcp_ok(host, cfg.pgbouncer_port)],
+                {"PGBOUNCER_PORT": cfg.pgbouncer_port},
+                user=cfg.pgbouncer_user if os.geteuid() == 0 else None,
+            )
+        found[WEBHOOK] = _Component(
+            WEBHOOK,
+            [
+                python,
+                "-m",
+                "experiments.lab.webhook",
+                "--host",
+                host,
+                "--port",
+                str(cfg.webhook_port),
+                "--out",
+                str(self.alerts_file),
+            ],
+            {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"},
+            [lambda: http_ok(f"{cfg.url(cfg.webhook_port)}/healthz")],
+            {"WEBHOOK_PORT": cfg.webhook_port},
+        )
+        found[ALERTMANAGER] = _Component(
+            ALERTMANAGER,
+            [
+                _binary(ALERTMANAGER),
+                f"--config.file={self.lab_dir / 'alertmanager' / 'alertmanager.yml'}",
+                f"--storage.path={self.lab_dir / 'alertmanager' / 'data'}",
+                f"--web.listen-address={host}:{cfg.alertmanager_port}",
+                # No gossip: a single instance, and the default cluster port would clash between labs.
+                "--cluster.listen-address=",
+            ],
+            dict(os.environ),
+            [lambda: http_ok(f"{cfg.url(cfg.alertmanager_port)}/-/ready")],
+            {"ALERTMANAGER_PORT": cfg.alertmanager_port},
+        )
+        found[PROMETHEUS] = _Component(
+            PROMETHEUS,
+            [
+                _binary(PROMETHEUS),
+                f"--config.file={self._prometheus_config_path()}",
+                f"--storage.tsdb.path={self.lab_dir / 'prometheus' / 'data'}",
+                f"--web.listen-address={host}:{cfg.prometheus_port}",
+                "--web.enable-lifecycle",
+            ],
+            dict(os.environ),
+            [lambda: http_ok(f"{cfg.url(cfg.prometheus_port)}/-/ready")],
+            {"PROMETHEUS_PORT": cfg.prometheus_port},
+        )
+        worker_env = self._app_environment(cfg, state.app_env.get(WORKER, {}))
+        found[WORKER] = _Component(
+            WORKER,
+            [python, str(ROOT / "manage.py"), "run_huey"],
+            worker_env,
+            [lambda: http_ok(f"{cfg.url(cfg.consumer_metrics_port)}/metrics")],
+            {"CONSUMER_METRICS_PORT": cfg.consumer_metrics_port},
+        )
+        app_env = self._app_environment(cfg, state.app_env.get(APP, {}))
+        app_env["PROMETHEUS_MULTIPROC_DIR"] = str(self.lab_dir / "metrics-multiproc" / APP)
+        gunicorn_conf = ROOT / "gunicorn.conf.py"
+        found[APP] = _Component(
+            APP,
+            [
+                python,
+                "-m",
+                "gunicorn",
+                *(["-c", str(gunicorn_conf)] if gunicorn_conf.exists() else []),
+                *(["--no-control-socket"] if _gunicorn_has_control_socket() else []),
+                "--bind",
+                f"{host}:{cfg.app_port}",
+                "chowist.wsgi:application",
+            ],
+            app_env,
+            [
+                lambda: http_ok(f"{cfg.url(cfg.app_port)}/readyz"),
+                lambda: http_ok(f"{cfg.url(cfg.app_metrics_port)}/metrics"),
+            ],
+            {"APP_PORT": cfg.app_port, "APP_METRICS_PORT": cfg.app_metrics_port},
+        )
+        return {name: found[name] for name in COMPONENT_ORDER if name in found}
+
+    def _expected_components(self) -> list[str]:
+        state = self._read_state()
+        if state and state.components:
+            return state.components
+        return [name for name in COMPONENT_ORDER if name != PGBOUNCER or self.config.pgbouncer]
+
+    # --- up / down / restart ------------------------------------------------------------------------
+    def up(
+        self,
+        *,
+        profile: str | None = None,
+        app_env: dict[str, str] | None = None,
+        pgbouncer: bool | None = None,
+    ) -> dict[str, ComponentStatus]:
+        """Start whatever is not running and wait until every component is ready.
+
+        Running components are left alone (use `restart` to change the app's settings); starting a running
+        lab again is a no-op. Raises LabError naming the components that did not become ready.
+        """
+        with self._lock():
+            previous = self._read_state()
+            running = [name for name in COMPONENT_ORDER if self.pid(name)]
+            if running and previous and profile is None and pgbouncer is None:
+                # Join the running lab on its ports; the rule window set is the caller's (reloaded if it differs).
+                cfg = replace(self._running_config(previous), window_set=self.config.window_set)
+            else:
+                cfg = self.config.with_profile(profile, pgbouncer=pgbouncer)
+            if running and previous and (previous.profile, previous.pgbouncer) != (cfg.profile, cfg.pgbouncer):
+                raise LabError(
+                    f"the lab is running with profile {previous.profile}"
+                    f"{' + pgbouncer' if previous.pgbouncer else ''} ({', '.join(running)}); run `down` first"
+                )
+            if cfg.pgbouncer and cfg.profile != "services":
+                raise LabError("pgbouncer sits in front of PostgreSQL: use it with --profile services")
+            self.config = cfg
+            settings = dict(app_env or {})
+            if running and previous:
+                state = replace(previous, config=_config_dict(cfg))
+            else:
+                state = _State(
+                    profile=cfg.profile,
+                    pgbouncer=cfg.pgbouncer,
+                    config=_config_dict(cfg),
+                    app_env={name: settings for name in APP_SETTINGS_COMPONENTS},
+                    started_at=time.time(),
+                )
+            components = self._components(cfg, state)
+            state.components = list(components)
+            self._ensure_binaries(components)
+            changed = self._write_configs(cfg)
+            for name in changed:
+                if self.pid(name):
+                    self._reload(name, cfg)
+            if cfg.profile == "services":
+                self._prepare_services(cfg)
+            self._write_state(state)
+            to_start = [component for name, component in components.items() if not self.pid(name)]
+            self._ports_check(to_start)
+            for component in to_start:
+                if component.name in (WORKER, APP) and not (self.pid(WORKER) or self.pid(APP)):
+                    self._migrate(cfg, state)
+                self._start(component)
+            return self._wait_ready(list(components), cfg.ready_timeout_s)
+
+    def down(self) -> list[str]:
+        """Stop every component (app first). Returns the names that were running. Stopping twice is harmless."""
+        stopped = []
+        with self._lock():
+            for name in reversed(COMPONENT_ORDER):
+                pid_file = self._pid_file(name)
+                record = procs.read_pid_file(pid_file)
+                if record is None:
+                    continue
+                if procs.is_alive(record) or procs.group_members(record.pid):
+                    killed = procs.stop(record, timeout_s=self.config.stop_timeout_s)
+                    stopped.append(name)
+                    _note(self._log(name), "stopped (SIGKILL after timeout)" if killed else "stopped")
+                pid_file.unlink(missing_ok=True)
+                self._children.pop(name, None)
+        return stopped
+
+    def restart(self, component: str, *, app_env: dict[str, str] | None = None) -> ComponentStatus:
+        """Restart the app or the consumer; `app_env`, when given, replaces that component's settings."""
+        if component not in RESTARTABLE:
+            raise LabError(f"only {' and '.join(RESTARTABLE)} can be restarted, not {component!r}")
+        with self._lock():
+            state = self._read_state()
+            if state is None:
+                raise LabError("the lab is not running; run `up` first")
+            cfg = self._running_config(state)
+            self.config = cfg
+            if app_env is not None:
+                state.app_env[component] = dict(app_env)
+                self._write_state(state)
+            record = procs.read_pid_file(self._pid_file(component))
+            if record is not None:
+                procs.stop(record, timeout_s=cfg.stop_timeout_s)
+                self._pid_file(component).unlink(missing_ok=True)
+                _note(self._log(component), "stopped for restart")
+            self._start(self._components(cfg, state)[component])
+            return self._wait_ready([component], cfg.ready_timeout_s)[component]
+
+    def reload_prometheus(self) -> None:
+        """Re-render the configs and make Prometheus and Alertmanager re-read them (after `make slo`)."""
+        cfg = self._running_config(self._read_state())
+        self._write_configs(cfg)
+        for name in (PROMETHEUS, ALERTMANAGER):
+            if self.pid(name):
+                self._reload(name, cfg)
+
+    def _reload(self, name: str, cfg: LabConfig) -> None:
+        port = cfg.prometheus_port if name == PROMETHEUS else cfg.alertmanager_port
+        request = urllib.request.Request(f"{cfg.url(port)}/-/reload", method="POST")  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - our own Prometheus/Alertmanager
+                pass
+        except (urllib.error.URLError, OSError) as exc:
+            raise LabError(f"{name} did not reload its configuration: {exc}; see {self._log(name)}") from exc
+        _note(self._log(name), "configuration reloaded")
+
+    # --- status -------------------------------------------------------------------------------------
+    def status(self) -> dict[str, ComponentStatus]:
+        state = self._read_state()
+        cfg = self._running_config(state)
+        components = self._components(cfg, state or _State(cfg.profile, cfg.pgbouncer, _config_dict(cfg)))
+        return {name: self._status_of(components[name]) for name in self._expected_components() if name in components}
+
+    def _status_of(self, component: _Component) -> ComponentStatus:
+        name = component.name
+        log = self._log(name)
+        record = procs.read_pid_file(self._pid_file(name))
+        if record is None:
+            return ComponentStatus(name, "stopped", None, "not running", log)
+        child = self._children.get(name)
+        if not procs.is_alive(record):
+            code = child.poll() if child else None
+            exit_note = f" with exit code {code}" if code is not None else ""
+            detail = f"crashed: pid {record.pid} exited{exit_note}"
+            return ComponentStatus(name, "crashed", None, detail, log, procs.tail(log, DEFAULT_LOG_TAIL_LINES))
+        problems = [detail for ok, detail in (probe() for probe in component.probes) if not ok]
+        if problems:
+            return ComponentStatus(
+                name, "unhealthy", record.pid, "; ".join(problems), log, procs.tail(log, DEFAULT_LOG_TAIL_LINES)
+            )
+        ports = ", ".join(f"{key}={port}" for key, port in component.ports.items())
+        return ComponentStatus(name, "running", record.pid, ports, log)
+
+    def _wait_ready(self, names: list[str], timeout_s: float) -> dict[str, ComponentStatus]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            statuses = self.status()
+            pending = [statuses[name] for name in names if name in statuses and not statuses[name].healthy]
+            crashed = [s for s in pending if s.state in {"crashed", "stopped"}]
+            if not pending:
+                return statuses
+            if crashed or time.monotonic() > deadline:
+                failed = crashed or pending
+                report = "\n".join(s.describe() for s in failed)
+                raise LabError(f"{', '.join(s.name for s in failed)} not ready after start:\n{report}")
+            time.sleep(READY_POLL_S)
+
+    # --- helpers ------------------------------------------------------------------------------------
+    def _ports_check(self, components: list[_Component]) -> None:
+        busy = [
+            f"{component.name}: port {port} ({env_name})"
+            for component in components
+            for env_name, port in component.ports.items()
+            if port_in_use(self.config.host, port)
+        ]
+        if busy:
+            raise LabError(
+                "ports already in use by other processes: "
+                + "; ".join(busy)
+                + ". Stop them, or choose other ports with the variables named."
+            )
+
+    def _start(self, component: _Component) -> None:
+        self._ports_check([component])
+        process, _ = procs.spawn(
+            component.argv,
+            pid_file=self._pid_file(component.name),
+            log_file=self._log(component.name),
+            env=component.env,
+            cwd=ROOT,
+            user=component.user,
+        )
+        self._children[component.name] = process
+
+    def _migrate(self, cfg: LabConfig, state: _State) -> None:
+        log = self._log("migrate")
+        env = self._app_environment(cfg, state.app_env.get(APP, {}), direct_db=True)
+        with log.open("ab") as handle:
+            handle.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} migrate\n".encode())
+            handle.flush()
+            result = subprocess.run(
+                [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput"],
+                env=env,
+                cwd=ROOT,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                timeout=MIGRATE_TIMEOUT_S,
+                check=False,
+            )
+        if result.returncode != 0:
+            raise LabError(f"migrate failed (exit {result.returncode}); see {log}:\n{procs.tail(log, 30)}")
+
+    def _prepare_services(self, cfg: LabConfig) -> None:
+        try:
+            services.redis_ensure(url=cfg.services_redis_url)
+            if services.database_ensure(url=cfg.services_database_url):
+                _note(self._log("migrate"), f"created database for {cfg.services_database_url}")
+        except services.ServiceUnavailable as exc:
+            raise LabError(f"services profile: {exc}") from exc
+        if cfg.pgbouncer:
+            self._write_pgbouncer_config(cfg)
+
+    def _pgbouncer_dir(self) -> Path:
+        return self.lab_dir / "pgbouncer"
+
+    def _write_pgbouncer_config(self, cfg: LabConfig) -> None:
+        directory = self._pgbouncer_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        auth_file = directory / "userlist.txt"
+        auth_file.write_text(render.pgbouncer_userlist(cfg))
+        (directory / "pgbouncer.ini").write_text(render.pgbouncer_ini(cfg, auth_file=auth_file))
+        if os.geteuid() == 0:
+            # pgbouncer refuses to run as root; the user it runs as must read its config on every path step.
+            shutil.chown(directory, user=cfg.pgbouncer_user)
+            for path in directory.iterdir():
+                shutil.chown(path, user=cfg.pgbouncer_user)
+            for parent in [self.lab_dir, *self.lab_dir.parents]:
+                if not os.stat(parent).st_mode & 0o001:
+                    raise LabError(
+                        f"pgbouncer runs as {cfg.pgbouncer_user!r} and cannot reach {directory}: {parent} is not "
+                        "world-traversable; choose a LAB_DIR under a readable path"
+                    )
+
+    def _prometheus_config_path(self) -> Path:
+        return self.lab_dir / "prometheus" / "prometheus.yml"
+
+    def _write_configs(self, cfg: LabConfig) -> list[str]:
+        """Render the Prometheus and Alertmanager configs; returns the components whose config changed."""
+        self.lab_dir.mkdir(parents=True, exist_ok=True)
+        rendered = {
+            PROMETHEUS: (self._prometheus_config_path(), render.prometheus_config(cfg)),
+            ALERTMANAGER: (self.lab_dir / "alertmanager" / "alertmanager.yml", render.alertmanager_config(cfg)),
+        }
+        changed = []
+        for name, (path, data) in rendered.items():
+            before = path.read_text() if path.exists() else None
+            render.write_yaml(path, data)
+            if path.read_text() != before:
+                changed.append(name)
+        multiproc = self.lab_dir / "metrics-multiproc" / APP
+        multiproc.mkdir(parents=True, exist_ok=True)
+        return changed
+
+    def _ensure_binaries(self, components: dict[str, _Component]) -> None:
+        missing = [name for name in BINARIES if name in components and not _which(BINARIES[name])]
+        if not missing:
+            return
+        # `make system-deps` installs the Debian packages when apt-get is there and we are root.
+        result = subprocess.run(["make", "-C", str(ROOT), "system-deps"], capture_output=True, text=True, check=False)
+        still = [BINARIES[name] for name in missing if not _which(BINARIES[name])]
+        if still:
+            raise LabError(
+                f"missing commands: {', '.join(still)}. Install the Debian packages "
+                f"(sudo apt-get install --no-install-recommends prometheus prometheus-alertmanager pgbouncer)."
+                f"\n{result.stdout}{result.stderr}".rstrip()
+            )
+        for component in components.values():
+            if component.name in missing:
+                component.argv[0] = _binary(component.name)
+
+    def _running_config(self, state: _State | None) -> LabConfig:
+        if state is None:
+            return self.config
+        known = {f.name for f in fields(LabConfig)}
+        values = {key: value for key, value in state.config.items() if key in known}
+        return LabConfig(**values)
+
+    def _state_file(self) -> Path:
+        return self.lab_dir / "lab.json"
+
+    def _read_state(self) -> _State | None:
+        try:
+            data = json.loads(self._state_file().read_text())
+            return _State(**data)
+        except (FileNotFoundError, ValueError, TypeError):
+            return None
+
+    def _write_state(self, state: _State) -> None:
+        self.lab_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self._state_file().with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(state), indent=2, sort_keys=True))
+        tmp.replace(self._state_file())
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """One `up`/`down`/`restart` at a time per LAB_DIR."""
+        self.lab_dir.mkdir(parents=True, exist_ok=True)
+        with (self.lab_dir / ".lock").open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _config_dict(cfg: LabConfig) -> dict[str, Any]:
+    return {key: str(value) if isinstance(value, Path) else value for key, value in asdict(cfg).items()}
+
+
+def _which(command: str) -> str | None:
+    return shutil.which(command) or shutil.which(command, path="/usr/sbin:/usr/bin:/sbin:/bin")
+
+
+def _binary(component: str) -> str:
+    return _which(BINARIES[component]) or BINARIES[component]
+
+
+def _note(log: Path, message: str) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as handle:
+        handle.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {message}\n")
+
+
+def _gunicorn_has_control_socket() -> bool:
+    # gunicorn 24+ opens a control socket at one fixed path under $HOME: two labs (a developer's and a test's)
+    # would fight over it, and the lab never uses it.
+    from gunicorn.config import KNOWN_SETTINGS
+
+    return any(setting.name == "control_socket" for setting in KNOWN_SETTINGS)

@@ -1,0 +1,226 @@
+"""What one measured run produced, from Prometheus, Locust and the alert webhook.
+
+The window is bracketed by two scrapes: one after the lab went quiet before Locust started, one after
+Locust stopped and the consumer drained. Counters read at those scrapes differ by exactly what happened
+in between; nothing but Locust sends user-facing traffic then, so Prometheus's request count must equal
+Locust's (the lab's self-check).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from experiments.lab.webhook import read_alerts
+from experiments.runner import queries as q
+from experiments.runner.config import THROUGHPUT_AGREEMENT
+from experiments.runner.loadgen import LocustResult
+from experiments.runner.prom import Prometheus
+from slo.policy import PERIOD_NAME, duration_seconds, window_duration
+from slo.spec import SPECS_DIR, SloSpec, slo_spec_load
+
+COUNTERS = {
+    "requests": q.REQUESTS,
+    "requests_5xx": q.REQUESTS_5XX,
+    "interactions_accepted": q.INTERACTIONS_ACCEPTED,
+    "interactions_recorded": q.INTERACTIONS_RECORDED,
+    "jobs_processed": q.JOBS_PROCESSED,
+}
+
+
+def counters_read(prom: Prometheus) -> dict[str, float]:
+    return {name: prom.scalar(expr) for name, expr in COUNTERS.items()}
+
+
+def slo_specs() -> list[SloSpec]:
+    return [slo_spec_load(path=p) for p in sorted(SPECS_DIR.glob("*.yaml"))]
+
+
+@dataclass
+class Agreement:
+    """The lab's self-check for one run: Prometheus and Locust saw the same traffic."""
+
+    locust_requests: int
+    prometheus_requests: int
+    # Requests that never reached the app (connection errors) plus those in flight at the edges.
+    tolerance: int
+    locust_rps: float
+    prometheus_rps: float
+
+    @property
+    def count_ok(self) -> bool:
+        return abs(self.prometheus_requests - self.locust_reached_app) <= self.tolerance
+
+    @property
+    def locust_reached_app(self) -> int:
+        return self.locust_requests - self.connection_errors
+
+    connection_errors: int = 0
+
+    @property
+    def rps_diff(self) -> float:
+        return abs(self.prometheus_rps - self.locust_rps) / self.locust_rps if self.locust_rps else 0.0
+
+    @property
+    def rps_ok(self) -> bool:
+        return self.rps_diff <= THROUGHPUT_AGREEMENT
+
+    @property
+    def ok(self) -> bool:
+        return self.locust_requests > 0 and self.count_ok and self.rps_ok
+
+    def as_dict(self) -> dict:
+        return {
+            "locust_requests": self.locust_requests,
+            "prometheus_requests": self.prometheus_requests,
+            "connection_errors": self.connection_errors,
+            "tolerance": self.tolerance,
+            "locust_rps": round(self.locust_rps, 3),
+            "prometheus_rps": round(self.prometheus_rps, 3),
+            "rps_diff": round(self.rps_diff, 5),
+            "passed": self.ok,
+        }
+
+
+@dataclass
+class RunMeasurement:
+    """One measured run of one variant (A/B experiments repeat each variant)."""
+
+    variant: str
+    repeat: int
+    users: int
+    t0: float  # the scrape before Locust started
+    t1: float  # the scrape after Locust stopped and the consumer drained
+    load_start: float
+    load_end: float
+    locust: LocustResult
+    counters: dict[str, float]
+    agreement: Agreement
+    job_lag_s: dict[str, float]
+    slo: dict[str, dict[str, float]]
+    alerts_fired: list[dict]
+    drained: bool
+    lab_rss_peak_mb: float
+    lab_rss_by_component_mb: dict[str, float] = field(default_factory=dict)
+    events: list[dict] = field(default_factory=list)
+
+    @property
+    def error_ratio_5xx(self) -> float:
+        total = self.counters["requests"]
+        return self.counters["requests_5xx"] / total if total else 0.0
+
+
+def _finite(value: float) -> float:
+    return value if math.isfinite(value) else 0.0
+
+
+def run_measure(
+    *,
+    prom: Prometheus,
+    variant: str,
+    repeat: int,
+    users: int,
+    t0: float,
+    t1: float,
+    before: dict[str, float],
+    after: dict[str, float],
+    locust: LocustResult,
+    load_start: float,
+    load_end: float,
+    alerts_file: Path,
+    window_set: str,
+    drained: bool,
+    lab_rss_peak_mb: float,
+    lab_rss_by_component_mb: dict[str, float],
+    events: list[dict],
+) -> RunMeasurement:
+    deltas = {name: max(after[name] - before[name], 0.0) for name in COUNTERS}
+    window_s = max(1, math.ceil(t1 - t0))
+    prom_requests = round(deltas["requests"])
+    agreement = Agreement(
+        locust_requests=locust.requests,
+        prometheus_requests=prom_requests,
+        connection_errors=locust.connection_errors,
+        tolerance=users,
+        locust_rps=locust.throughput_rps,
+        # Same active interval as Locust's own rate: the check is then exactly "same requests counted".
+        prometheus_rps=prom_requests / locust.active_s if locust.active_s else 0.0,
+    )
+    lag = {
+        f"p{round(qq * 100)}": _finite(prom.scalar(q.job_lag_quantile(qq, window_s), at=t1)) for qq in (0.5, 0.95, 0.99)
+    }
+    lag["max"] = max(_finite(prom.scalar(q.job_lag_max(window_s), at=t1)), lag["p99"])
+    return RunMeasurement(
+        variant=variant,
+        repeat=repeat,
+        users=users,
+        t0=t0,
+        t1=t1,
+        load_start=load_start,
+        load_end=load_end,
+        locust=locust,
+        counters=deltas,
+        agreement=agreement,
+        job_lag_s=lag,
+        slo=slo_measure(prom=prom, t1=t1, window_s=window_s, window_set=window_set),
+        alerts_fired=alerts_measure(prom=prom, alerts_file=alerts_file, t0=t0, t1=t1, origin=load_start),
+        drained=drained,
+        lab_rss_peak_mb=lab_rss_peak_mb,
+        lab_rss_by_component_mb=lab_rss_by_component_mb,
+        events=events,
+    )
+
+
+def slo_measure(*, prom: Prometheus, t1: float, window_s: int, window_set: str) -> dict[str, dict[str, float]]:
+    """Per SLO over the window: the SLI (the spec's own queries), the peak burn rate, the budget spent.
+
+    budget_consumed is the share of the whole period's error budget this window spent, at the
+    window's traffic rate: (error ratio / budget) x (window / period). The period is the lab's
+    compressed one when the lab window set is loaded.
+    """
+    period_s = duration_seconds(window_duration(PERIOD_NAME, window_set=window_set))
+    out = {}
+    for spec in slo_specs():
+        window = f"{window_s}s"
+        total = prom.scalar(f"({spec.total_query_for(window)})", at=t1)
+        errors = prom.scalar(f"({spec.error_query_for(window)})", at=t1)
+        error_ratio = min(max(errors / total, 0.0), 1.0) if total > 0 else 0.0
+        out[spec.slo] = {
+            "sli": round(1 - error_ratio, 6),
+            "objective": spec.objective,
+            "burn_rate_max": round(_finite(prom.scalar(q.burn_rate_max(spec.slo, window_s), at=t1)), 3),
+            "budget_consumed": round(error_ratio / spec.error_budget * window_s / period_s, 6),
+        }
+    return out
+
+
+def alerts_measure(*, prom: Prometheus, alerts_file: Path, t0: float, t1: float, origin: float) -> list[dict]:
+    """Alerts firing during the window: first seen firing in Prometheus and first notified to the webhook.
+
+    first_seen_s counts from `origin` (Locust's start), the earlier of the two sources.
+    """
+    seen: dict[str, dict] = {}
+    step = 1.0
+    for series in prom.range(q.ALERTS_FIRING, start=t0, end=t1, step=step):
+        name = series.labels.get("alertname", "?")
+        first = min(t for t, v in series.points if v > 0) if series.points else None
+        if first is None:
+            continue
+        entry = seen.setdefault(name, {"alertname": name, "severity": series.labels.get("severity", "")})
+        entry["first_seen_s"] = round(min(entry.get("first_seen_s", math.inf), first - origin), 1)
+        # Still firing from before the window (burn-rate windows outlast the fault that caused them).
+        entry["firing_at_start"] = entry.get("firing_at_start", False) or first <= t0 + step
+    for note in read_alerts(alerts_file):
+        received = float(note.get("received_at_unix") or 0)
+        if not t0 <= received <= t1:
+            continue
+        for alert in note.get("payload", {}).get("alerts", []):
+            if alert.get("status") != "firing":
+                continue
+            labels = alert.get("labels", {})
+            name = labels.get("alertname", "?")
+            entry = seen.setdefault(name, {"alertname": name, "severity": labels.get("severity", "")})
+            entry["notified_s"] = round(min(entry.get("notified_s", math.inf), received - origin), 1)
+            entry.setdefault("first_seen_s", entry["notified_s"])
+    return sorted(seen.values(), key=lambda a: a["first_seen_s"])

@@ -1,0 +1,150 @@
+"""PNG plots of the dashboards' own PromQL over the experiment's window, with runs and faults marked."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a display
+import matplotlib.pyplot as plt
+
+from experiments.runner import queries as q
+from experiments.runner.measure import RunMeasurement
+from experiments.runner.prom import Prometheus, PrometheusError
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# Grafana's $__rate_interval is at least four scrape intervals; the lab scrapes every 5 s.
+RATE_INTERVAL = "20s"
+MAX_POINTS = 600
+# The report's plots: (dashboard uid, panel title) on the dashboards, with the fallback panel's slug.
+REPORT_PANELS = (
+    ("chowist-service-overview", "Total request rate and 5xx rate", "throughput"),
+    ("chowist-service-overview", "Latency p50 / p95 / p99 (user-facing views)", "latency"),
+    ("chowist-service-overview", "5xx ratio by view", "error-ratio"),
+    ("chowist-slos", "Current burn rate (5m) by SLO", "burn-rate"),
+    ("chowist-slos", "Burn rate by window: availability", None),
+    ("chowist-background-jobs", "Job lag p50 / p95 / p99 (enqueue to start)", "job-lag"),
+    ("chowist-background-jobs", "Queue depth", "queue-depth"),
+    ("chowist-background-jobs", "Interactions inbox backlog", None),
+)
+
+
+@dataclass(frozen=True)
+class Plot:
+    slug: str
+    title: str
+    source: str  # "dashboard <title>" or "runner fallback"
+    path: Path
+    exprs: dict[str, str]
+
+
+def report_panels() -> list[q.Panel]:
+    """The panels to plot: the dashboards' PromQL when grafana/ is importable, else the fallbacks."""
+    fallbacks = {p.slug: p for p in q.FALLBACK_PANELS}
+    try:
+        from grafana.panels import DASHBOARDS
+    except ImportError:
+        return list(q.FALLBACK_PANELS)
+    by_key = {(d.uid, p.title): (d, p) for d in DASHBOARDS for p in d.panels}
+    out = []
+    for uid, title, fallback in REPORT_PANELS:
+        found = by_key.get((uid, title))
+        if found:
+            dashboard, panel = found
+            out.append(
+                q.Panel(
+                    slug=_slug(title),
+                    title=f"{title} ({dashboard.title})",
+                    unit=panel.unit,
+                    exprs={query.legend or f"series {i}": query.expr for i, query in enumerate(panel.queries)},
+                )
+            )
+        elif fallback:
+            out.append(fallbacks[fallback])
+    return out
+
+
+def _slug(title: str) -> str:
+    return "-".join("".join(c if c.isalnum() else " " for c in title.lower()).split())
+
+
+def _render(expr: str) -> str:
+    try:
+        from grafana.panels import render_promql
+    except ImportError:
+        return expr.replace("$__rate_interval", RATE_INTERVAL)
+    return render_promql(expr, rate_interval=RATE_INTERVAL)
+
+
+def _legend(template: str, labels: dict[str, str]) -> str:
+    out = template
+    for key, value in labels.items():
+        out = out.replace("{{" + key + "}}", value)
+    return out if "{{" not in out else ", ".join(f"{k}={v}" for k, v in labels.items() if k != "__name__") or "value"
+
+
+def plots_write(*, prom: Prometheus, runs: list[RunMeasurement], out_dir: Path) -> list[Plot]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = min(r.t0 for r in runs) - 10
+    end = max(r.t1 for r in runs) + 5
+    step = max(1.0, math.ceil((end - start) / MAX_POINTS))
+    plots = []
+    for panel in report_panels():
+        fig, ax = plt.subplots(figsize=(10, 4), dpi=100)
+        drawn = 0
+        errors = []
+        for legend, expr in panel.exprs.items():
+            try:
+                series = prom.range(_render(expr), start=start, end=end, step=step)
+            except PrometheusError as exc:
+                errors.append(str(exc))
+                continue
+            for s in series:
+                xs = [t - start for t, v in s.points if math.isfinite(v)]
+                ys = [v for _, v in s.points if math.isfinite(v)]
+                if xs:
+                    ax.plot(xs, ys, label=_legend(legend, s.labels), linewidth=1.2)
+                    drawn += 1
+        _mark_runs(ax, runs, start)
+        ax.set_title(panel.title, fontsize=10)
+        ax.set_xlabel("seconds since the experiment window opened")
+        ax.set_ylabel(panel.unit)
+        ax.grid(True, alpha=0.3)
+        if drawn:
+            ax.legend(fontsize=7, loc="upper left", ncols=2)
+        else:
+            ax.text(
+                0.5, 0.5, "no data" + (f": {errors[0][:80]}" if errors else ""), transform=ax.transAxes, ha="center"
+            )
+        path = out_dir / f"{panel.slug}.png"
+        fig.tight_layout()
+        fig.savefig(path, format="png")
+        plt.close(fig)
+        plots.append(Plot(panel.slug, panel.title, "dashboards", path, panel.exprs))
+    return plots
+
+
+def _mark_runs(ax: plt.Axes, runs: list[RunMeasurement], origin: float) -> None:
+    for i, r in enumerate(runs):
+        ax.axvspan(r.load_start - origin, r.load_end - origin, color=f"C{i % 10}", alpha=0.08)
+        ax.text(
+            r.load_start - origin, 0.01, f" {r.variant}", transform=ax.get_xaxis_transform(), fontsize=7, va="bottom"
+        )
+        for e in r.events:
+            ax.axvline(e["applied_unix"] - origin, color="red", linestyle="--", linewidth=0.8)
+            ax.text(
+                e["applied_unix"] - origin,
+                0.9,
+                f" {e['what']}",
+                transform=ax.get_xaxis_transform(),
+                fontsize=7,
+                color="red",
+            )
+
+
+def png_valid(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(8) == PNG_MAGIC and path.stat().st_size > 1000

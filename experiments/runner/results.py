@@ -1,0 +1,424 @@
+"""results.json: the contract write-ups and regression checks rely on, built from the measured runs.
+
+Top-level keys (issue 6): experiment, run_id, git_sha, profile, started_at, duration_s, dashboards,
+variants, expectations, passed. Each variant: name, settings, requests, failures, throughput_rps,
+latency_ms {p50, p95, p99}, error_ratio_5xx, job_lag_s {p50, p95, p99, max}, jobs_processed,
+interactions_sent, interactions_recorded, loadgen_cpu_percent, slo {name: {sli, burn_rate_max,
+budget_consumed}}, alerts_fired [{alertname, severity, first_seen_s}]. Extra keys only add detail.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from experiments.runner.catalogue import Expectation, Experiment
+from experiments.runner.config import ROOT
+from experiments.runner.measure import RunMeasurement, slo_specs
+
+CONTRACT_KEYS = (
+    "experiment",
+    "run_id",
+    "git_sha",
+    "profile",
+    "started_at",
+    "duration_s",
+    "dashboards",
+    "variants",
+    "expectations",
+    "passed",
+)
+VARIANT_KEYS = (
+    "name",
+    "settings",
+    "requests",
+    "failures",
+    "throughput_rps",
+    "latency_ms",
+    "error_ratio_5xx",
+    "job_lag_s",
+    "jobs_processed",
+    "interactions_sent",
+    "interactions_recorded",
+    "loadgen_cpu_percent",
+    "slo",
+    "alerts_fired",
+)
+# A/B metrics compared between variants, and which direction is better.
+COMPARED = {"throughput_rps": "higher", "p50_ms": "lower", "p95_ms": "lower", "p99_ms": "lower"}
+# Capacity: a step breaks above this p95 unless the experiment's p95_below_ms says otherwise.
+DEFAULT_STEP_P95_MS = 250.0
+
+
+def git_sha() -> str:
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def dashboard_versions() -> dict[str, int]:
+    try:
+        from grafana.panels import DASHBOARDS
+    except ImportError:
+        return {}
+    return {d.uid: d.version for d in DASHBOARDS}
+
+
+def step_limits(experiment: Experiment) -> tuple[float, float]:
+    """(p95 in ms, 5xx ratio) above which a capacity step is broken."""
+    p95 = next((x.params["value"] for x in experiment.expectations if x.type == "p95_below_ms"), DEFAULT_STEP_P95_MS)
+    budget = next((s.error_budget for s in slo_specs() if s.slo == "availability"), 0.001)
+    return float(p95), budget
+
+
+def _mean(values: list[float]) -> float:
+    return statistics.fmean(values) if values else 0.0
+
+
+def variant_summary(name: str, settings: dict[str, str], runs: list[RunMeasurement]) -> dict[str, Any]:
+    """One variant over its repeats: counts are summed, rates and percentiles averaged, maxima kept."""
+    requests = sum(r.counters["requests"] for r in runs)
+    slos: dict[str, dict[str, float]] = {}
+    for slo in runs[0].slo:
+        per = [r.slo[slo] for r in runs]
+        slos[slo] = {
+            "sli": round(_mean([p["sli"] for p in per]), 6),
+            "objective": per[0]["objective"],
+            "burn_rate_max": max(p["burn_rate_max"] for p in per),
+            "budget_consumed": round(sum(p["budget_consumed"] for p in per), 6),
+        }
+    alerts: dict[str, dict] = {}
+    for r in runs:
+        for a in r.alerts_fired:
+            alerts.setdefault(a["alertname"], a)
+    return {
+        "name": name,
+        "settings": settings,
+        "requests": sum(r.locust.requests for r in runs),
+        "failures": sum(r.locust.failures for r in runs),
+        "throughput_rps": round(_mean([r.locust.throughput_rps for r in runs]), 2),
+        "latency_ms": {p: round(_mean([r.locust.latency_ms[p] for r in runs]), 1) for p in ("p50", "p95", "p99")},
+        "error_ratio_5xx": round(sum(r.counters["requests_5xx"] for r in runs) / requests, 6) if requests else 0.0,
+        "job_lag_s": {
+            **{p: round(_mean([r.job_lag_s[p] for r in runs]), 3) for p in ("p50", "p95", "p99")},
+            "max": round(max(r.job_lag_s["max"] for r in runs), 3),
+        },
+        "jobs_processed": round(sum(r.counters["jobs_processed"] for r in runs)),
+        "interactions_sent": sum(r.locust.interactions_sent for r in runs),
+        "interactions_recorded": round(sum(r.counters["interactions_recorded"] for r in runs)),
+        "loadgen_cpu_percent": round(_mean([r.locust.cpu_percent for r in runs]), 1),
+        "slo": slos,
+        "alerts_fired": list(alerts.values()),
+        # Detail beyond the contract.
+        "users": runs[0].users,
+        "interactions_accepted": round(sum(r.counters["interactions_accepted"] for r in runs)),
+        "prometheus_agreement": [r.agreement.as_dict() for r in runs],
+        "lab_rss_peak_mb": max(r.lab_rss_peak_mb for r in runs),
+        "lab_rss_by_component_mb": max(runs, key=lambda r: r.lab_rss_peak_mb).lab_rss_by_component_mb,
+        "drained": all(r.drained for r in runs),
+        "runs": [run_summary(r) for r in runs],
+    }
+
+
+def run_summary(r: RunMeasurement) -> dict[str, Any]:
+    return {
+        "repeat": r.repeat,
+        "window": {"t0": r.t0, "t1": r.t1, "load_start": r.load_start, "load_end": r.load_end},
+        "requests": r.locust.requests,
+        "throughput_rps": round(r.locust.throughput_rps, 2),
+        "latency_ms": r.locust.latency_ms,
+        "error_ratio_5xx": round(r.error_ratio_5xx, 6),
+        "loadgen_cpu_percent": round(r.locust.cpu_percent, 1),
+        "events": r.events,
+        "by_name": r.locust.by_name,
+    }
+
+
+def knee(experiment: Experiment, variants: list[dict]) -> dict[str, Any] | None:
+    """Capacity: the last step that held (p95 and 5xx within limits) before the first that broke."""
+    if not experiment.load.steps:
+        return None
+    p95_limit, error_limit = step_limits(experiment)
+    held = None
+    broke = None
+    for v in variants:
+        if v["latency_ms"]["p95"] <= p95_limit and v["error_ratio_5xx"] <= error_limit:
+            held = v
+        else:
+            broke = v
+            break
+    return {
+        "found": held is not None and broke is not None,
+        "users": held["users"] if held else None,
+        "throughput_rps": held["throughput_rps"] if held else None,
+        "p95_ms": held["latency_ms"]["p95"] if held else None,
+        "broke_at_users": broke["users"] if broke else None,
+        "p95_limit_ms": p95_limit,
+        "error_ratio_limit": error_limit,
+    }
+
+
+def _applies(x: Expectation, variants: list[dict]) -> list[dict]:
+    return [v for v in variants if x.variant in (None, v["name"])]
+
+
+def expectations_evaluate(
+    experiment: Experiment, variants: list[dict], runs: list[RunMeasurement], knee_info: dict | None
+) -> list[dict[str, Any]]:
+    first_fault = min((e.at_s for e in experiment.schedule if e.fault), default=0.0)
+    out = []
+
+    def check(x: Expectation) -> tuple[bool, str]:
+        vs = _applies(x, variants)
+        p = x.params
+        rules: dict[str, Callable[[], tuple[bool, str]]] = {
+            "slo_holds": lambda: (
+                all(v["slo"][p["slo"]]["sli"] >= v["slo"][p["slo"]]["objective"] for v in vs),
+                "; ".join(f"{v['name']}: SLI {v['slo'][p['slo']]['sli']:.4%}" for v in vs),
+            ),
+            "alert_fires": lambda: _alert_fires(vs, p["alert"], first_fault, p["within_s"]),
+            # An alert still firing from an earlier experiment when the window opened is not this run's doing.
+            "alert_silent": lambda: (
+                all(
+                    p["alert"] not in {a["alertname"] for a in v["alerts_fired"] if not a.get("firing_at_start")}
+                    for v in vs
+                ),
+                "; ".join(
+                    f"{v['name']}: fired "
+                    + (
+                        ", ".join(
+                            a["alertname"] + (" (already firing at start)" if a.get("firing_at_start") else "")
+                            for a in v["alerts_fired"]
+                        )
+                        or "none"
+                    )
+                    for v in vs
+                ),
+            ),
+            "no_interaction_lost": lambda: (
+                all(v["interactions_sent"] == v["interactions_recorded"] for v in vs),
+                "; ".join(
+                    f"{v['name']}: sent {v['interactions_sent']}, recorded {v['interactions_recorded']}" for v in vs
+                ),
+            ),
+            "p95_below_ms": lambda: (
+                (knee_info["p95_ms"] or 0) <= p["value"]
+                if knee_info
+                else all(v["latency_ms"]["p95"] <= p["value"] for v in vs),
+                "; ".join(f"{v['name']}: p95 {v['latency_ms']['p95']:g} ms" for v in vs)
+                if not knee_info
+                else f"knee p95 {knee_info['p95_ms']} ms",
+            ),
+            "error_ratio_below": lambda: (
+                all(v["error_ratio_5xx"] < p["value"] for v in vs),
+                "; ".join(f"{v['name']}: {v['error_ratio_5xx']:.4%}" for v in vs),
+            ),
+            "job_lag_max_above_s": lambda: (
+                all(v["job_lag_s"]["max"] > p["value"] for v in vs),
+                "; ".join(f"{v['name']}: max lag {v['job_lag_s']['max']:g} s" for v in vs),
+            ),
+            "burn_rate_above": lambda: (
+                all(v["slo"][p["slo"]]["burn_rate_max"] > p["value"] for v in vs),
+                "; ".join(f"{v['name']}: max burn rate {v['slo'][p['slo']]['burn_rate_max']:g}" for v in vs),
+            ),
+            "knee_found": lambda: (
+                bool(knee_info and knee_info["found"]),
+                f"knee at {knee_info['users']} users, {knee_info['throughput_rps']} req/s; broke at {knee_info['broke_at_users']} users"
+                if knee_info and knee_info["found"]
+                else "no step broke within the range (raise max_users)"
+                if knee_info and knee_info["users"]
+                else "the first step already broke",
+            ),
+        }
+        return rules[x.type]()
+
+    for x in experiment.expectations:
+        passed, detail = check(x)
+        out.append({"description": x.description, "passed": bool(passed), "detail": detail})
+    # The lab checks itself in every run.
+    agreement = [r.agreement for r in runs]
+    out.append(
+        {
+            "description": "Prometheus counts the same requests as Locust, and throughput agrees within 2%",
+            "passed": all(a.ok for a in agreement),
+            "detail": "; ".join(
+                f"{r.variant}#{r.repeat}: Locust {a.locust_requests} / Prometheus {a.prometheus_requests} requests, "
+                f"{a.locust_rps:.1f} / {a.prometheus_rps:.1f} req/s"
+                for r, a in zip(runs, agreement, strict=True)
+            ),
+        }
+    )
+    return out
+
+
+def _alert_fires(variants: list[dict], alert: str, first_fault_s: float, within_s: float) -> tuple[bool, str]:
+    details, ok = [], True
+    for v in variants:
+        fired = next((a for a in v["alerts_fired"] if a["alertname"] == alert), None)
+        if fired is None:
+            ok = False
+            details.append(f"{v['name']}: did not fire")
+            continue
+        if fired.get("firing_at_start"):
+            ok = False
+            details.append(f"{v['name']}: already firing when the window opened (left from an earlier run?)")
+            continue
+        after_fault = fired["first_seen_s"] - first_fault_s
+        notified = fired.get("notified_s")
+        ok = ok and after_fault <= within_s
+        details.append(
+            f"{v['name']}: firing {after_fault:.1f} s after the fault ({fired['first_seen_s']:g} s into the load)"
+            + (f", webhook notified at {notified:g} s" if notified is not None else ", no webhook notification yet")
+        )
+    return ok, "; ".join(details)
+
+
+def ab_comparison(experiment: Experiment, runs: list[RunMeasurement]) -> dict[str, Any] | None:
+    """Each variant against the first: change in % and whether it exceeds the run-to-run noise.
+
+    Noise is the largest relative spread (max - min) / mean between repeats of the same variant.
+    """
+    if not experiment.is_ab:
+        return None
+    per_variant: dict[str, dict[str, list[float]]] = {}
+    for r in runs:
+        values = per_variant.setdefault(r.variant, {m: [] for m in COMPARED})
+        values["throughput_rps"].append(r.locust.throughput_rps)
+        for p in ("p50", "p95", "p99"):
+            values[f"{p}_ms"].append(r.locust.latency_ms[p])
+    noise = {}
+    for metric in COMPARED:
+        spreads = [
+            (max(v[metric]) - min(v[metric])) / _mean(v[metric])
+            for v in per_variant.values()
+            if len(v[metric]) > 1 and _mean(v[metric])
+        ]
+        noise[metric] = max(spreads) if spreads else None
+    names = [v.name for v in experiment.variants if v.name in per_variant]
+    base = names[0]
+    rows = []
+    for name in names[1:]:
+        for metric, better in COMPARED.items():
+            a, b = _mean(per_variant[base][metric]), _mean(per_variant[name][metric])
+            change = (b - a) / a if a else 0.0
+            n = noise[metric]
+            rows.append(
+                {
+                    "metric": metric,
+                    "baseline": base,
+                    "variant": name,
+                    "baseline_value": round(a, 2),
+                    "variant_value": round(b, 2),
+                    "change_pct": round(100 * change, 1),
+                    "noise_pct": None if n is None else round(100 * n, 1),
+                    "exceeds_noise": None if n is None else abs(change) > n,
+                    "better": (change > 0) == (better == "higher") if change else None,
+                }
+            )
+    return {"baseline": base, "rows": rows, "values": per_variant}
+
+
+def previous_results(reports_dir: Path, experiment: str, run_id: str) -> dict[str, Any] | None:
+    """The newest earlier results.json of the same experiment (run ids sort by time)."""
+    candidates = sorted(
+        (p for p in reports_dir.glob(f"*-{experiment}/results.json") if p.parent.name < run_id),
+        key=lambda p: p.parent.name,
+    )
+    for path in reversed(candidates):
+        try:
+            data = json.loads(path.read_text())
+        except ValueError:
+            continue
+        if data.get("experiment") == experiment:
+            return data
+    return None
+
+
+def previous_comparison(current: dict[str, Any], previous: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if not previous:
+        return []
+    before = {v["name"]: v for v in previous.get("variants", [])}
+    rows = []
+    for v in current["variants"]:
+        old = before.get(v["name"])
+        if not old:
+            continue
+        for metric, get in (
+            ("throughput_rps", lambda x: x["throughput_rps"]),
+            ("p95_ms", lambda x: x["latency_ms"]["p95"]),
+            ("error_ratio_5xx", lambda x: x["error_ratio_5xx"]),
+        ):
+            a, b = get(old), get(v)
+            rows.append(
+                {
+                    "variant": v["name"],
+                    "metric": metric,
+                    "previous": a,
+                    "current": b,
+                    "change_pct": round(100 * (b - a) / a, 1) if a else None,
+                }
+            )
+    return rows
+
+
+def results_build(
+    *,
+    experiment: Experiment,
+    run_id: str,
+    started_at: str,
+    duration_s: float,
+    runs: list[RunMeasurement],
+    reports_dir: Path,
+) -> dict[str, Any]:
+    grouped: dict[str, list[RunMeasurement]] = {}
+    for r in runs:
+        grouped.setdefault(r.variant, []).append(r)
+    settings = {v.name: v.settings for v in experiment.variants}
+    base_settings = experiment.variants[0].settings
+    variants = [variant_summary(name, settings.get(name, base_settings), rs) for name, rs in grouped.items()]
+    knee_info = knee(experiment, variants)
+    expectations = expectations_evaluate(experiment, variants, runs, knee_info)
+    profiles = sorted({v.profile or experiment.profile for v in experiment.variants})
+    results: dict[str, Any] = {
+        "experiment": experiment.name,
+        "run_id": run_id,
+        "git_sha": git_sha(),
+        "profile": profiles[0] if len(profiles) == 1 else "+".join(profiles),
+        "started_at": started_at,
+        "duration_s": round(duration_s, 1),
+        "dashboards": dashboard_versions(),
+        "variants": variants,
+        "expectations": expectations,
+        "passed": all(x["passed"] for x in expectations),
+    }
+    comparison = ab_comparison(experiment, runs)
+    if comparison:
+        results["comparison"] = {k: v for k, v in comparison.items() if k != "values"}
+    if knee_info:
+        results["knee"] = knee_info
+    previous = previous_results(reports_dir, experiment.name, run_id)
+    results["previous"] = (
+        {"run_id": previous["run_id"], "rows": previous_comparison(results, previous)} if previous else None
+    )
+    return results
+
+
+def results_write(results: dict[str, Any], report_dir: Path) -> Path:
+    path = report_dir / "results.json"
+    path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
+    return path

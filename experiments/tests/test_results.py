@@ -1,0 +1,175 @@
+"""The arithmetic of a report: A/B change against noise, the capacity knee, the self-check, previous runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from experiments.run import latest_link_update
+from experiments.runner.catalogue import experiment_load
+from experiments.runner.loadgen import LocustResult, _percentile
+from experiments.runner.measure import Agreement, RunMeasurement
+from experiments.runner.results import ab_comparison, knee, previous_comparison, previous_results, variant_summary
+
+
+def _run(variant: str, repeat: int, *, rps: float, p95: float, users: int = 10, errors: float = 0) -> RunMeasurement:
+    requests = int(rps * 30)
+    locust = LocustResult(
+        requests=requests,
+        failures=0,
+        connection_errors=0,
+        throughput_rps=rps,
+        latency_ms={"p50": p95 / 3, "p95": p95, "p99": p95 * 1.5},
+        active_s=30.0,
+        started_at=0.0,
+        ended_at=30.0,
+        interactions_sent=5,
+        cpu_percent=20.0,
+    )
+    slo = {"availability": {"sli": 1.0, "objective": 0.999, "burn_rate_max": 0.0, "budget_consumed": 0.0}}
+    return RunMeasurement(
+        variant=variant,
+        repeat=repeat,
+        users=users,
+        t0=0.0,
+        t1=40.0,
+        load_start=1.0,
+        load_end=31.0,
+        locust=locust,
+        counters={
+            "requests": requests,
+            "requests_5xx": errors * requests,
+            "interactions_accepted": 5,
+            "interactions_recorded": 5,
+            "jobs_processed": 5,
+        },
+        agreement=Agreement(requests, requests, users, rps, rps),
+        job_lag_s={"p50": 0.01, "p95": 0.02, "p99": 0.03, "max": 0.05},
+        slo=slo,
+        alerts_fired=[],
+        drained=True,
+        lab_rss_peak_mb=400.0,
+    )
+
+
+def test_a_change_beyond_the_noise_is_flagged_and_one_within_it_is_not() -> None:
+    cache = experiment_load(name="cache")
+    runs = [
+        _run("cache-off", 1, rps=100, p95=50),
+        _run("cache-on", 1, rps=200, p95=49),
+        _run("cache-on", 2, rps=210, p95=51),
+        _run("cache-off", 2, rps=104, p95=52),
+    ]
+    rows = {r["metric"]: r for r in ab_comparison(cache, runs)["rows"]}
+    throughput = rows["throughput_rps"]
+    assert throughput["change_pct"] == round(100 * (205 - 102) / 102, 1)
+    assert throughput["noise_pct"] == round(100 * 10 / 205, 1)
+    assert throughput["exceeds_noise"] is True and throughput["better"] is True
+    p95 = rows["p95_ms"]
+    assert p95["exceeds_noise"] is False
+
+
+def test_a_single_run_per_variant_has_no_noise_estimate() -> None:
+    cache = experiment_load(name="cache")
+    rows = ab_comparison(cache, [_run("cache-off", 1, rps=100, p95=50), _run("cache-on", 1, rps=150, p95=40)])["rows"]
+    assert all(r["noise_pct"] is None and r["exceeds_noise"] is None for r in rows)
+
+
+def test_the_knee_is_the_last_step_before_p95_or_5xx_break() -> None:
+    capacity = experiment_load(name="capacity")
+    steps = [
+        variant_summary("4 users", {}, [_run("4 users", 1, rps=200, p95=20, users=4)]),
+        variant_summary("12 users", {}, [_run("12 users", 1, rps=500, p95=60, users=12)]),
+        variant_summary("20 users", {}, [_run("20 users", 1, rps=520, p95=400, users=20)]),
+    ]
+    k = knee(capacity, steps)
+    assert k["found"] and k["users"] == 12 and k["throughput_rps"] == 500 and k["broke_at_users"] == 20
+    errors = [
+        steps[0],
+        variant_summary("12 users", {}, [_run("12 users", 1, rps=500, p95=60, users=12, errors=0.01)]),
+    ]
+    assert knee(capacity, errors)["users"] == 4
+
+
+def test_the_self_check_allows_in_flight_requests_but_not_a_2_percent_rate_gap() -> None:
+    assert Agreement(1000, 1003, 5, 50.0, 50.15).ok
+    assert not Agreement(1000, 1010, 5, 50.0, 50.5).ok
+    assert not Agreement(1000, 1000, 5, 50.0, 51.5).ok
+    assert not Agreement(0, 0, 5, 0.0, 0.0).ok
+
+
+def test_percentiles_match_locusts_definition() -> None:
+    times = {1: 50, 2: 40, 10: 9, 100: 1}
+    assert [_percentile(times, 100, q) for q in (0.5, 0.95, 0.99)] == [
+        2.0,
+        10.0,
+        100.0,
+    ]  # locust.stats.calculate_response_time_percentile gives 2, 10, 100
+    assert _percentile({}, 0, 0.5) == 0.0
+
+
+def test_previous_run_of_the_same_experiment_is_found_and_compared(tmp_path: Path) -> None:
+    old = {"experiment": "smoke", "run_id": "20260101T000000Z-smoke", "variants": []}
+    old["variants"] = [{"name": "default", "throughput_rps": 100, "latency_ms": {"p95": 40}, "error_ratio_5xx": 0}]
+    for run_id, data in (("20260101T000000Z-smoke", old), ("20260102T000000Z-baseline", {"experiment": "baseline"})):
+        (tmp_path / run_id).mkdir()
+        (tmp_path / run_id / "results.json").write_text(json.dumps(data))
+    previous = previous_results(tmp_path, "smoke", "20260103T000000Z-smoke")
+    assert previous["run_id"] == "20260101T000000Z-smoke"
+    assert previous_results(tmp_path, "smoke", "20260101T000000Z-smoke") is None
+    current = {
+        "variants": [{"name": "default", "throughput_rps": 110, "latency_ms": {"p95": 40}, "error_ratio_5xx": 0}]
+    }
+    rows = {r["metric"]: r for r in previous_comparison(current, previous)}
+    assert rows["throughput_rps"]["change_pct"] == 10.0
+    assert rows["error_ratio_5xx"]["change_pct"] is None
+
+
+def test_latest_points_at_the_newest_run(tmp_path: Path) -> None:
+    for run_id in ("a", "b"):
+        (tmp_path / run_id).mkdir()
+        latest_link_update(tmp_path, run_id)
+    assert (tmp_path / "latest").resolve() == (tmp_path / "b").resolve()
+
+
+def _alert_outcomes(alerts: list[dict]) -> dict[str, bool]:
+    from experiments.runner.results import expectations_evaluate
+
+    fault = experiment_load(name="fault-5xx")
+    run = _run("default", 1, rps=50, p95=20)
+    run.alerts_fired = alerts
+    variants = [variant_summary("default", {}, [run])]
+    return {x["description"]: x["passed"] for x in expectations_evaluate(fault, variants, [run], None)}
+
+
+def test_an_alert_must_start_firing_after_the_fault_and_within_the_deadline() -> None:
+    key = "AvailabilitySLOPageBurn fires within 60 s of the first fault"
+    page = {"alertname": "AvailabilitySLOPageBurn", "severity": "page"}
+    assert _alert_outcomes([{**page, "first_seen_s": 25.0, "firing_at_start": False}])[key]
+    assert not _alert_outcomes([{**page, "first_seen_s": 75.0, "firing_at_start": False}])[key]
+    assert not _alert_outcomes([{**page, "first_seen_s": -0.2, "firing_at_start": True}])[key]
+    assert not _alert_outcomes([])[key]
+
+
+def test_locust_runs_headless_with_csv_html_and_processes_when_asked(tmp_path: Path) -> None:
+    from experiments.runner.loadgen import LocustProcess
+
+    def command(processes: int) -> list[str]:
+        return LocustProcess(
+            host="http://127.0.0.1:1",
+            users=4,
+            spawn_rate=4,
+            duration_s=10,
+            mix={"detail": 2, "popular": 0},
+            wait_ms=(0, 10),
+            processes=processes,
+            place_ids_file=tmp_path / "ids",
+            out_dir=tmp_path,
+            prefix="run",
+        ).command
+
+    one, four = command(1), command(4)
+    assert {"--headless", "--csv", "--html", "--json-file"} <= set(one)
+    assert "--processes" not in one
+    assert four[four.index("--processes") + 1] == "4"
+    assert one[one.index("--mix") + 1] == "detail=2"

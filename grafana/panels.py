@@ -1,0 +1,586 @@
+"""Every dashboard, row and panel as data: the one declarative source the generator (grafana.generate) renders.
+
+The experiments report imports `promql_queries()` to plot exactly the PromQL the dashboards show, after
+`render_promql()` replaces Grafana's variables. Metric names and labels follow observability/METRICS.md.
+Each dashboard's `version` is the number the experiment report quotes; bump it when its panels change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+from loki import queries as logql
+
+PanelKind = Literal["timeseries", "stat", "table", "logs"]
+Datasource = Literal["prometheus", "loki"]
+
+# Grafana picks the rate window; $__rate_interval is at least four scrape intervals, so rate() always has samples.
+RATE = "$__rate_interval"
+
+APP = 'job="chowist-app"'
+WORKER = 'job="chowist-worker"'
+CHOWIST_JOBS = 'job=~"chowist-app|chowist-worker"'
+# The SLOs' user-facing views: everything but probes and unrouted requests (METRICS.md).
+USER_FACING = 'view!~"core:healthz|core:readyz|unmatched"'
+SLO_SELECTOR = 'service="chowist"'
+SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+SLOS = ("availability", "latency", "freshness")
+QUANTILES = (0.5, 0.95, 0.99)
+
+
+@dataclass(frozen=True)
+class Query:
+    expr: str
+    legend: str = ""
+    # Tables and stats of current state read one instant; graphs read a range.
+    instant: bool = False
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    kind: PanelKind
+    queries: tuple[Query, ...]
+    unit: str = "short"
+    description: str = ""
+    datasource: Datasource = "prometheus"
+    width: int = 12
+    height: int = 8
+    # A scrape job the panel needs that only the compose stack runs (the exporters); None means the native
+    # lab has data for it, which grafana/tests/test_promql_live.py proves.
+    requires_job: str | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    title: str
+    panels: tuple[Panel, ...]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    uid: str
+    title: str
+    version: int
+    description: str
+    rows: tuple[Row, ...]
+    tags: tuple[str, ...] = field(default=("chowist",))
+
+    @property
+    def panels(self) -> tuple[Panel, ...]:
+        return tuple(panel for row in self.rows for panel in row.panels)
+
+
+def _quantile(q: float, metric: str, selector: str, by: str = "") -> str:
+    group = f"{by}, le" if by else "le"
+    return f"histogram_quantile({q}, sum by ({group}) (rate({metric}_bucket{{{selector}}}[{RATE}])))"
+
+
+def _quantiles(metric: str, selector: str) -> tuple[Query, ...]:
+    return tuple(Query(_quantile(q, metric, selector), legend=f"p{round(q * 100)}") for q in QUANTILES)
+
+
+def _ratio_or_zero(bad: str, total: str, by: str) -> str:
+    """bad/total per `by`, reading 0 (not "no data") for groups that have traffic but no bad events."""
+    return f"(sum by ({by}) ({bad}) or 0 * sum by ({by}) ({total})) / sum by ({by}) ({total})"
+
+
+def _mean(metric: str, selector: str, by: str) -> str:
+    return f"sum by ({by}) (rate({metric}_sum{{{selector}}}[{RATE}])) / sum by ({by}) (rate({metric}_count{{{selector}}}[{RATE}]))"
+
+
+# --- Service overview ----------------------------------------------------------------------------------
+_REQUESTS = f"rate(chowist_http_requests_total{{{APP}}}[{RATE}])"
+_REQUESTS_5XX = f'rate(chowist_http_requests_total{{{APP}, status=~"5.."}}[{RATE}])'
+
+SERVICE_OVERVIEW = Dashboard(
+    uid="chowist-service-overview",
+    title="Chowist / Service overview",
+    version=1,
+    description="RED per view, saturation and build: is the app healthy, and which view is not?",
+    rows=(
+        Row(
+            "Traffic and errors",
+            (
+                Panel(
+                    "Request rate by view",
+                    "timeseries",
+                    (Query(f"sum by (view) ({_REQUESTS})", "{{view}}"),),
+                    unit="reqps",
+                ),
+                Panel(
+                    "Responses by status",
+                    "timeseries",
+                    (Query(f"sum by (status) ({_REQUESTS})", "{{status}}"),),
+                    unit="reqps",
+                ),
+                Panel(
+                    "5xx ratio by view",
+                    "timeseries",
+                    (Query(_ratio_or_zero(_REQUESTS_5XX, _REQUESTS, "view"), "{{view}}"),),
+                    unit="percentunit",
+                    description="Share of each view's responses that were 5xx; the availability SLO counts user-facing views.",
+                ),
+                Panel(
+                    "Total request rate and 5xx rate",
+                    "timeseries",
+                    (
+                        Query(f"sum({_REQUESTS})", "all"),
+                        Query(f"sum({_REQUESTS_5XX}) or 0 * sum({_REQUESTS})", "5xx"),
+                    ),
+                    unit="reqps",
+                ),
+            ),
+        ),
+        Row(
+            "Duration",
+            (
+                Panel(
+                    "Latency p50 / p95 / p99 (user-facing views)",
+                    "timeseries",
+                    _quantiles("chowist_http_request_duration_seconds", f"{APP}, {USER_FACING}"),
+                    unit="s",
+                    description="The latency SLO counts requests under 300 ms.",
+                ),
+                Panel(
+                    "Latency p95 by view",
+                    "timeseries",
+                    (Query(_quantile(0.95, "chowist_http_request_duration_seconds", APP, by="view"), "{{view}}"),),
+                    unit="s",
+                ),
+            ),
+        ),
+        Row(
+            "Saturation",
+            (
+                Panel(
+                    "Requests in progress",
+                    "timeseries",
+                    (Query(f"sum(chowist_http_requests_in_progress{{{APP}}})", "in progress"),),
+                    description="Summed over gunicorn workers; near the worker count means requests queue.",
+                ),
+                Panel(
+                    "CPU by process group",
+                    "timeseries",
+                    (Query(f"sum by (job) (rate(process_cpu_seconds_total{{{CHOWIST_JOBS}}}[{RATE}]))", "{{job}}"),),
+                    unit="short",
+                    description="CPU cores used (1 = one full core); this machine has 2.",
+                ),
+                Panel(
+                    "Resident memory by process group",
+                    "timeseries",
+                    (Query(f"sum by (job) (process_resident_memory_bytes{{{CHOWIST_JOBS}}})", "{{job}}"),),
+                    unit="bytes",
+                ),
+                Panel(
+                    "Scrape targets up",
+                    "stat",
+                    (Query(f"up{{{CHOWIST_JOBS}}}", "{{job}} {{instance}}", instant=True),),
+                    unit="none",
+                    description="1 when Prometheus could scrape the target on its last attempt.",
+                ),
+            ),
+        ),
+        Row(
+            "Build and faults",
+            (
+                Panel(
+                    "Build info",
+                    "table",
+                    (Query(f"max by (version, git_sha) (chowist_build_info{{{APP}}})", instant=True),),
+                    unit="none",
+                ),
+                Panel(
+                    "Fault flags active",
+                    "timeseries",
+                    (Query("max by (fault) (chowist_fault_active)", "{{fault}}"),),
+                    unit="none",
+                    description="1 while an injected fault (manage.py fault set …) is on: read other panels with this in mind.",
+                ),
+            ),
+        ),
+    ),
+)
+
+# --- Database & cache ----------------------------------------------------------------------------------
+_CACHE = f"rate(chowist_cache_requests_total{{{APP}}}[{RATE}])"
+_CACHE_HITS = f'rate(chowist_cache_requests_total{{{APP}, result="hit"}}[{RATE}])'
+_EXPORTER_NOTE = "Needs the {job} exporter, which only the compose stack runs (the native lab has no data here)."
+
+DATABASE_AND_CACHE = Dashboard(
+    uid="chowist-database-cache",
+    title="Chowist / Database & cache",
+    version=1,
+    description="Where request time goes: queries and DB time per request by view, and how often caches hit.",
+    rows=(
+        Row(
+            "Database per request",
+            (
+                Panel(
+                    "Queries per request p95 by view",
+                    "timeseries",
+                    (Query(_quantile(0.95, "chowist_db_queries_per_request", APP, by="view"), "{{view}}"),),
+                    description="A jump here with flat traffic is an N+1 query.",
+                ),
+                Panel(
+                    "Mean queries per request by view",
+                    "timeseries",
+                    (Query(_mean("chowist_db_queries_per_request", APP, "view"), "{{view}}"),),
+                ),
+                Panel(
+                    "DB time per request p95 by view",
+                    "timeseries",
+                    (Query(_quantile(0.95, "chowist_db_time_per_request_seconds", APP, by="view"), "{{view}}"),),
+                    unit="s",
+                ),
+                Panel(
+                    "Share of request time spent in the database by view",
+                    "timeseries",
+                    (
+                        Query(
+                            f"sum by (view) (rate(chowist_db_time_per_request_seconds_sum{{{APP}}}[{RATE}]))"
+                            f" / sum by (view) (rate(chowist_http_request_duration_seconds_sum{{{APP}}}[{RATE}]))",
+                            "{{view}}",
+                        ),
+                    ),
+                    unit="percentunit",
+                ),
+            ),
+        ),
+        Row(
+            "Cache",
+            (
+                Panel(
+                    "Cache hit ratio by cache",
+                    "timeseries",
+                    (Query(_ratio_or_zero(_CACHE_HITS, _CACHE, "cache"), "{{cache}}"),),
+                    unit="percentunit",
+                ),
+                Panel(
+                    "Cache requests by cache and result",
+                    "timeseries",
+                    (Query(f"sum by (cache, result) ({_CACHE})", "{{cache}} {{result}}"),),
+                    unit="reqps",
+                ),
+            ),
+        ),
+        Row(
+            "PostgreSQL and Redis exporters (compose stack)",
+            (
+                Panel(
+                    "PostgreSQL backends by database",
+                    "timeseries",
+                    (Query('sum by (datname) (pg_stat_database_numbackends{job="postgres"})', "{{datname}}"),),
+                    description=_EXPORTER_NOTE.format(job="postgres"),
+                    requires_job="postgres",
+                ),
+                Panel(
+                    "PostgreSQL transactions per second",
+                    "timeseries",
+                    (
+                        Query(
+                            f'sum by (datname) (rate(pg_stat_database_xact_commit{{job="postgres"}}[{RATE}]))',
+                            "{{datname}} commits",
+                        ),
+                        Query(
+                            f'sum by (datname) (rate(pg_stat_database_xact_rollback{{job="postgres"}}[{RATE}]))',
+                            "{{datname}} rollbacks",
+                        ),
+                    ),
+                    unit="ops",
+                    description=_EXPORTER_NOTE.format(job="postgres"),
+                    requires_job="postgres",
+                ),
+                Panel(
+                    "Redis commands per second",
+                    "timeseries",
+                    (Query(f'sum(rate(redis_commands_processed_total{{job="redis"}}[{RATE}]))', "commands"),),
+                    unit="ops",
+                    description=_EXPORTER_NOTE.format(job="redis"),
+                    requires_job="redis",
+                ),
+                Panel(
+                    "Redis memory and clients",
+                    "timeseries",
+                    (
+                        Query('redis_memory_used_bytes{job="redis"}', "memory"),
+                        Query('redis_connected_clients{job="redis"}', "clients"),
+                    ),
+                    description=_EXPORTER_NOTE.format(job="redis"),
+                    requires_job="redis",
+                ),
+            ),
+        ),
+    ),
+)
+
+# --- Background jobs -----------------------------------------------------------------------------------
+_JOBS = f"rate(chowist_jobs_total{{{WORKER}}}[{RATE}])"
+
+BACKGROUND_JOBS = Dashboard(
+    uid="chowist-background-jobs",
+    title="Chowist / Background jobs",
+    version=1,
+    description="Is the consumer keeping up? Lag from enqueue to start, what is waiting, and what finished how.",
+    rows=(
+        Row(
+            "Freshness",
+            (
+                Panel(
+                    "Job lag p50 / p95 / p99 (enqueue to start)",
+                    "timeseries",
+                    _quantiles("chowist_job_lag_seconds", WORKER),
+                    unit="s",
+                    description="The freshness SLO counts tasks started within 5 s of enqueue.",
+                ),
+                Panel(
+                    "Job lag p95 by task",
+                    "timeseries",
+                    (Query(_quantile(0.95, "chowist_job_lag_seconds", WORKER, by="task"), "{{task}}"),),
+                    unit="s",
+                ),
+            ),
+        ),
+        Row(
+            "Backlog",
+            (
+                Panel(
+                    "Queue depth",
+                    "timeseries",
+                    (Query(f"max(chowist_queue_depth{{{WORKER}}})", "tasks waiting"),),
+                ),
+                Panel(
+                    "Oldest pending age",
+                    "timeseries",
+                    (
+                        Query(f"max(chowist_queue_oldest_pending_age_seconds{{{WORKER}}})", "queue"),
+                        Query(f"max(chowist_inbox_oldest_pending_age_seconds{{{WORKER}}})", "interactions inbox"),
+                    ),
+                    unit="s",
+                ),
+                Panel(
+                    "Interactions inbox backlog",
+                    "timeseries",
+                    (Query(f"max(chowist_inbox_backlog{{{WORKER}}})", "accepted, not yet counted"),),
+                ),
+                Panel(
+                    "Interactions accepted vs recorded",
+                    "timeseries",
+                    (
+                        Query(
+                            f"sum by (mode) (rate(chowist_interactions_accepted_total{{{APP}}}[{RATE}]))",
+                            "accepted ({{mode}})",
+                        ),
+                        Query(
+                            f"sum(rate(chowist_interactions_recorded_total{{{WORKER}}}[{RATE}]))",
+                            "recorded",
+                        ),
+                    ),
+                    unit="ops",
+                    description="Accepted above recorded for long means the inbox is growing.",
+                ),
+            ),
+        ),
+        Row(
+            "Throughput and outcomes",
+            (
+                Panel(
+                    "Jobs finished by task",
+                    "timeseries",
+                    (Query(f"sum by (task) ({_JOBS})", "{{task}}"),),
+                    unit="ops",
+                ),
+                Panel(
+                    "Job outcomes",
+                    "timeseries",
+                    (Query(f"sum by (outcome) ({_JOBS})", "{{outcome}}"),),
+                    unit="ops",
+                ),
+                Panel(
+                    "Job duration p95 by task",
+                    "timeseries",
+                    (Query(_quantile(0.95, "chowist_job_duration_seconds", WORKER, by="task"), "{{task}}"),),
+                    unit="s",
+                ),
+            ),
+        ),
+    ),
+)
+
+
+# --- SLOs ----------------------------------------------------------------------------------------------
+def _burn_rate(slo: str, window: str) -> str:
+    sel = f'{SLO_SELECTOR}, slo="{slo}"'
+    # window_set is matched too, so a Prometheus holding both window sets never mixes them.
+    return f"slo:sli_error:ratio_rate{window}{{{sel}}} / on (service, slo, window_set) slo:error_budget:ratio{{{sel}}}"
+
+
+_FIRING = 'ALERTS{alertstate="firing"}'
+
+
+def _firing_count(severity: str) -> str:
+    return f'count(ALERTS{{alertstate="firing", severity="{severity}"}}) or vector(0)'
+
+
+SLOS_DASHBOARD = Dashboard(
+    uid="chowist-slos",
+    title="Chowist / SLOs",
+    version=1,
+    description="Are we within our objectives, how fast is each burning its error budget, and what is paging?",
+    rows=(
+        Row(
+            "Service level indicators",
+            (
+                Panel(
+                    "SLI (5m) by SLO",
+                    "timeseries",
+                    (Query(f"1 - slo:sli_error:ratio_rate5m{{{SLO_SELECTOR}}}", "{{slo}} {{window_set}}"),),
+                    unit="percentunit",
+                    description="Good events / all events over the last 5 minutes.",
+                ),
+                Panel(
+                    "Objective by SLO",
+                    "stat",
+                    (Query(f"slo:objective:ratio{{{SLO_SELECTOR}}}", "{{slo}} {{window_set}}", instant=True),),
+                    unit="percentunit",
+                    width=6,
+                ),
+                Panel(
+                    "Error budget remaining (30-day period)",
+                    "stat",
+                    (
+                        Query(
+                            f"slo:period_error_budget_remaining:ratio{{{SLO_SELECTOR}}}",
+                            "{{slo}} {{window_set}}",
+                            instant=True,
+                        ),
+                    ),
+                    unit="percentunit",
+                    width=6,
+                    description="Negative means the period's budget is spent.",
+                ),
+                Panel(
+                    "Current burn rate (5m) by SLO",
+                    "timeseries",
+                    (Query(f"slo:current_burn_rate:ratio{{{SLO_SELECTOR}}}", "{{slo}} {{window_set}}"),),
+                    description="1 spends exactly the budget over the period; the page alerts fire at 14.4 and 6.",
+                ),
+                Panel(
+                    "Error budget remaining over time",
+                    "timeseries",
+                    (Query(f"slo:period_error_budget_remaining:ratio{{{SLO_SELECTOR}}}", "{{slo}} {{window_set}}"),),
+                    unit="percentunit",
+                ),
+            ),
+        ),
+        Row(
+            "Burn rate per window",
+            tuple(
+                Panel(
+                    f"Burn rate by window: {slo}",
+                    "timeseries",
+                    tuple(Query(_burn_rate(slo, window), window) for window in SLO_WINDOWS),
+                    width=8,
+                    description=(
+                        "Error ratio over each window / error budget. Pages need a long and a short window both above"
+                        ' the factor. Series with window_set="lab" use the lab windows: each is 1/12 of its name.'
+                    ),
+                )
+                for slo in SLOS
+            ),
+        ),
+        Row(
+            "Alerts",
+            (
+                Panel(
+                    "Alerts firing by severity",
+                    "stat",
+                    (
+                        Query(_firing_count("page"), "page", instant=True),
+                        Query(_firing_count("ticket"), "ticket", instant=True),
+                    ),
+                    unit="none",
+                    width=6,
+                ),
+                Panel(
+                    "Firing alerts",
+                    "timeseries",
+                    (
+                        # The fallback series says "none" explicitly, so an empty panel never hides a broken query.
+                        Query(
+                            f"sum by (alertname, severity) ({_FIRING})"
+                            ' or on () label_replace(vector(0), "alertname", "none firing", "", "")',
+                            "{{alertname}} {{severity}}",
+                        ),
+                    ),
+                    unit="none",
+                    width=18,
+                    description="Runbooks: slo/runbooks/<alertname>.md.",
+                ),
+            ),
+        ),
+    ),
+)
+
+# --- Logs ----------------------------------------------------------------------------------------------
+LOGS = Dashboard(
+    uid="chowist-logs",
+    title="Chowist / Logs",
+    version=1,
+    description="What is failing, in words: error events by name and the latest error lines, linked to their traces.",
+    rows=(
+        Row(
+            "Rates",
+            (
+                Panel(
+                    logql.ERROR_RATE_BY_EVENT.title,
+                    "timeseries",
+                    (Query(logql.ERROR_RATE_BY_EVENT.expr, "{{service}} {{event}}"),),
+                    datasource="loki",
+                ),
+                Panel(
+                    logql.LOG_VOLUME_BY_LEVEL.title,
+                    "timeseries",
+                    (Query(logql.LOG_VOLUME_BY_LEVEL.expr, "{{service}} {{level}}"),),
+                    datasource="loki",
+                ),
+            ),
+        ),
+        Row(
+            "Lines",
+            tuple(
+                Panel(q.title, "logs", (Query(q.expr),), datasource="loki", width=24, height=10)
+                for q in (logql.RECENT_ERRORS, logql.SLOW_REQUESTS, logql.FAULT_CHANGES)
+            ),
+        ),
+    ),
+)
+
+DASHBOARDS: tuple[Dashboard, ...] = (SERVICE_OVERVIEW, DATABASE_AND_CACHE, BACKGROUND_JOBS, SLOS_DASHBOARD, LOGS)
+
+
+class PromQuery(NamedTuple):
+    dashboard: str
+    panel: str
+    expr: str
+    legend: str
+    requires_job: str | None
+
+
+def promql_queries() -> list[PromQuery]:
+    """Every PromQL expression on every dashboard, in dashboard order, with Grafana variables left in."""
+    return [
+        PromQuery(dashboard.title, panel.title, query.expr, query.legend, panel.requires_job)
+        for dashboard in DASHBOARDS
+        for panel in dashboard.panels
+        if panel.datasource == "prometheus"
+        for query in panel.queries
+    ]
+
+
+def render_promql(expr: str, *, rate_interval: str = "1m") -> str:
+    """The expression Prometheus itself accepts: Grafana's interval variables replaced by `rate_interval`."""
+    for variable in ("$__rate_interval", "$__interval", "$__range", "$__auto"):
+        expr = expr.replace(variable, rate_interval)
+    return expr

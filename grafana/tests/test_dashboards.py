@@ -1,0 +1,104 @@
+"""Every generated dashboard is structurally sound and points only at provisioned datasources."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from grafana import datasources
+from grafana.build import version_tag
+from grafana.generate import DASHBOARDS_DIR, GRAFANA_DIR
+from grafana.panels import DASHBOARDS, promql_queries
+
+DATASOURCES_YAML = GRAFANA_DIR / "provisioning" / "datasources" / "datasources.yaml"
+
+
+def _boards() -> dict[Path, dict[str, Any]]:
+    return {path: json.loads(path.read_text()) for path in sorted(DASHBOARDS_DIR.glob("*.json"))}
+
+
+def _provisioned() -> dict[str, dict[str, Any]]:
+    return {ds["uid"]: ds for ds in yaml.safe_load(DATASOURCES_YAML.read_text())["datasources"]}
+
+
+def _panels(board: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in board["panels"] if p["type"] != "row"]
+
+
+def test_one_file_per_dashboard_with_unique_uids_and_titles() -> None:
+    boards = _boards()
+    assert len(boards) == len(DASHBOARDS) >= 5
+    uids = [b["uid"] for b in boards.values()]
+    titles = [b["title"] for b in boards.values()]
+    assert len(set(uids)) == len(uids)
+    assert len(set(titles)) == len(titles)
+    assert all(uid and len(uid) <= 40 for uid in uids), "Grafana uids are at most 40 characters"
+
+
+def test_every_panel_has_a_unique_id_and_at_least_one_query() -> None:
+    for path, board in _boards().items():
+        ids = [p["id"] for p in board["panels"]]
+        assert len(set(ids)) == len(ids), path
+        for panel in _panels(board):
+            targets = panel.get("targets") or []
+            assert targets, f"{path.name}: panel {panel['title']!r} has no query"
+            assert all(t.get("expr", "").strip() for t in targets), f"{path.name}: {panel['title']!r}"
+            ref_ids = [t["refId"] for t in targets]
+            assert all(ref_ids) and len(set(ref_ids)) == len(ref_ids), f"{path.name}: {panel['title']!r}"
+
+
+def test_every_datasource_reference_resolves_to_a_provisioned_datasource() -> None:
+    provisioned = _provisioned()
+    for path, board in _boards().items():
+        for panel in _panels(board):
+            for ref in [panel["datasource"], *(t["datasource"] for t in panel["targets"])]:
+                assert ref["uid"] in provisioned, f"{path.name}: {panel['title']!r} uses unknown {ref}"
+                assert provisioned[ref["uid"]]["type"] == ref["type"], f"{path.name}: {panel['title']!r}"
+
+
+def test_provisioning_matches_the_uids_the_generator_uses() -> None:
+    provisioned = _provisioned()
+    assert provisioned[datasources.PROMETHEUS_UID]["type"] == "prometheus"
+    assert provisioned[datasources.LOKI_UID]["type"] == "loki"
+    assert provisioned[datasources.TEMPO_UID]["type"] == "tempo"
+    assert provisioned[datasources.ALERTMANAGER_UID]["type"] == "alertmanager"
+    assert sum(1 for ds in provisioned.values() if ds.get("isDefault")) == 1
+
+
+def test_loki_derives_a_trace_link_from_trace_id() -> None:
+    import re
+
+    loki = _provisioned()[datasources.LOKI_UID]
+    (derived,) = loki["jsonData"]["derivedFields"]
+    assert derived["datasourceUid"] == datasources.TEMPO_UID
+    line = json.dumps({"event": "request_failed", "level": "error", "trace_id": "0af7651916cd43dd8448eb211c80319c"})
+    match = re.search(derived["matcherRegex"], line)
+    assert match and match.group(1) == "0af7651916cd43dd8448eb211c80319c"
+    assert _provisioned()[datasources.TEMPO_UID]["jsonData"]["tracesToLogsV2"]["datasourceUid"] == datasources.LOKI_UID
+
+
+@pytest.mark.parametrize("spec", DASHBOARDS, ids=lambda d: d.uid)
+def test_each_dashboard_carries_its_version_as_field_and_tag(spec) -> None:
+    board = next(b for b in _boards().values() if b["uid"] == spec.uid)
+    assert board["version"] == spec.version
+    assert version_tag(spec.version) in board["tags"]
+
+
+def test_the_required_dashboards_exist() -> None:
+    titles = {d.title.split(" / ", 1)[1] for d in DASHBOARDS}
+    assert {"Service overview", "Database & cache", "Background jobs", "SLOs", "Logs"} <= titles
+
+
+def test_promql_queries_lists_every_prometheus_target() -> None:
+    targets = [
+        t["expr"]
+        for board in _boards().values()
+        for panel in _panels(board)
+        if panel["datasource"]["type"] == "prometheus"
+        for t in panel["targets"]
+    ]
+    assert sorted(targets) == sorted(q.expr for q in promql_queries())

@@ -1,0 +1,1 @@
+"""Loki and log shipper configs, and the LogQL the dashboards use (queries.py)."""

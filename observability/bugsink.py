@@ -1,0 +1,234 @@
+"""Bugsink, a self-hosted Sentry-protocol error tracker, for the lab and for the error-reporting test.
+
+`python -m observability.bugsink up` (what `make errors-up` runs) installs Bugsink into its own virtualenv,
+configures an instance, starts it on 127.0.0.1:BUGSINK_PORT, creates the `chowist` project and prints the
+SENTRY_DSN to give the app. `down` stops it. The test starts a throwaway instance the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from observability import tooling_config as config
+
+PROJECT_NAME = "chowist"
+ADMIN_USERNAME = "admin"
+ADMIN_PASSWORD = "chowist-lab"  # noqa: S105 - local-only lab instance; printed by `make errors-up`
+
+
+class BugsinkUnavailable(RuntimeError):
+    """Bugsink could not be installed or started (no package index, no Python venv support, …)."""
+
+
+@dataclass(frozen=True)
+class Bugsink:
+    instance_dir: Path
+    port: int
+    token: str
+    dsn: str
+    project_id: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def api(self, path: str, payload: dict[str, Any] | None = None) -> Any:
+        return _api(self.base_url, self.token, path, payload)
+
+
+def venv_bin(*, bugsink_dir: Path = config.BUGSINK_DIR) -> Path:
+    return bugsink_dir / "venv" / "bin"
+
+
+def bugsink_install(*, bugsink_dir: Path = config.BUGSINK_DIR) -> Path:
+    """pip-install Bugsink into bugsink_dir/venv (once); its bin directory."""
+    bin_dir = venv_bin(bugsink_dir=bugsink_dir)
+    if (bin_dir / "bugsink-manage").exists():
+        return bin_dir
+    bugsink_dir.mkdir(parents=True, exist_ok=True)
+    python = getattr(sys, "_base_executable", sys.executable)
+    steps = [
+        [python, "-m", "venv", str(bin_dir.parent)],
+        [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", config.BUGSINK_VERSION_SPEC],
+    ]
+    for step in steps:
+        result = subprocess.run(step, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise BugsinkUnavailable(f"{' '.join(step)} failed: {(result.stderr or result.stdout)[-800:]}")
+    return bin_dir
+
+
+def _instance_env(instance_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTHON", "VIRTUAL_ENV"))}
+    env.update({"DJANGO_SETTINGS_MODULE": "bugsink_conf", "PYTHONPATH": str(instance_dir)})
+    return env
+
+
+def _manage(bin_dir: Path, instance_dir: Path, *args: str) -> str:
+    result = subprocess.run(
+        [str(bin_dir / "bugsink-manage"), *args],
+        cwd=instance_dir,
+        env=_instance_env(instance_dir),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise BugsinkUnavailable(f"bugsink-manage {' '.join(args)} failed: {result.stderr[-800:]}")
+    return result.stdout
+
+
+def _admin_ensure(bin_dir: Path, instance_dir: Path) -> None:
+    """A login for the web UI; the instance only listens on 127.0.0.1."""
+    env = {**_instance_env(instance_dir), "DJANGO_SUPERUSER_USERNAME": ADMIN_USERNAME}
+    env["DJANGO_SUPERUSER_PASSWORD"] = ADMIN_PASSWORD
+    subprocess.run(
+        [str(bin_dir / "bugsink-manage"), "createsuperuser", "--noinput", "--email=admin@chowist.local"],
+        cwd=instance_dir,
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+
+
+def _api(base_url: str, token: str, path: str, payload: dict[str, Any] | None = None) -> Any:
+    request = urllib.request.Request(  # noqa: S310 - a local http URL we built
+        f"{base_url}/api/canonical/0/{path}",
+        data=json.dumps(payload).encode() if payload is not None else None,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST" if payload is not None else "GET",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return json.load(response)
+
+
+def _wait_ready(base_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + config.BUGSINK_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BugsinkUnavailable(f"Bugsink exited with {process.returncode}: {log_path.read_text()[-800:]}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/health/ready", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.25)
+    raise BugsinkUnavailable(f"Bugsink did not answer /health/ready within {config.BUGSINK_START_TIMEOUT_S} s")
+
+
+def bugsink_up(*, instance_dir: Path, port: int, bugsink_dir: Path = config.BUGSINK_DIR) -> Bugsink:
+    """Install if needed, configure instance_dir (once), start Bugsink on 127.0.0.1:port, ensure the project."""
+    bin_dir = bugsink_install(bugsink_dir=bugsink_dir)
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    state_path = instance_dir / "state.json"
+    state: dict[str, Any] = json.loads(state_path.read_text()) if state_path.exists() else {}
+    if state.get("port") != port:
+        # BASE_URL (which the DSN is built from) is written into the config file.
+        subprocess.run(
+            [str(bin_dir / "bugsink-create-conf"), "--template=local", "--host=127.0.0.1", f"--port={port}"],
+            cwd=instance_dir,
+            env=_instance_env(instance_dir),
+            capture_output=True,
+            check=True,
+        )
+        _manage(bin_dir, instance_dir, "migrate", "--noinput", "-v0")
+        _manage(bin_dir, instance_dir, "migrate", "snappea", "--database=snappea", "--noinput", "-v0")
+        state = {"port": port, "token": _manage(bin_dir, instance_dir, "create_auth_token").strip()}
+        _admin_ensure(bin_dir, instance_dir)
+        state_path.write_text(json.dumps(state))
+
+    log_path = instance_dir / "bugsink.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [str(bin_dir / "gunicorn"), "bugsink.wsgi", f"--bind=127.0.0.1:{port}", "--workers=1", "--threads=4"],
+            cwd=instance_dir,
+            env=_instance_env(instance_dir),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    (instance_dir / "bugsink.pid").write_text(str(process.pid))
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base_url, process, log_path)
+        project = _project_ensure(base_url, state["token"])
+    except BaseException:
+        bugsink_down(instance_dir=instance_dir)
+        raise
+    return Bugsink(instance_dir, port, state["token"], project["dsn"], int(project["id"]))
+
+
+def _project_ensure(base_url: str, token: str) -> dict[str, Any]:
+    def existing() -> dict[str, Any] | None:
+        projects = _api(base_url, token, "projects/")["results"]
+        return next((p for p in projects if p["name"] == PROJECT_NAME), None)
+
+    project = existing()
+    if project is None:
+        team = _api(base_url, token, "teams/", {"name": PROJECT_NAME})
+        _api(base_url, token, "projects/", {"name": PROJECT_NAME, "team": team["id"]})
+        project = existing()
+    assert project is not None
+    return project
+
+
+def bugsink_down(*, instance_dir: Path) -> bool:
+    """Stop the instance started from instance_dir; False when it was not running."""
+    pid_path = instance_dir / "bugsink.pid"
+    if not pid_path.exists():
+        return False
+    pid = int(pid_path.read_text())
+    pid_path.unlink()
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    return True
+
+
+def bugsink_events(bugsink: Bugsink) -> list[dict[str, Any]]:
+    """Every stored event of the project, with its full payload (`data`)."""
+    events = []
+    for issue in bugsink.api(f"issues/?project={bugsink.project_id}")["results"]:
+        for event in bugsink.api(f"events/?issue={issue['id']}")["results"]:
+            events.append(bugsink.api(f"events/{event['id']}/"))
+    return events
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["up", "down"])
+    args = parser.parse_args(argv)
+    instance_dir = config.BUGSINK_DIR / "lab"
+    if args.action == "down":
+        print("Bugsink stopped" if bugsink_down(instance_dir=instance_dir) else "Bugsink was not running")
+        return 0
+    if (instance_dir / "bugsink.pid").exists():
+        bugsink_down(instance_dir=instance_dir)
+    bugsink = bugsink_up(instance_dir=instance_dir, port=config.BUGSINK_PORT)
+    print(f"Bugsink on {bugsink.base_url} (pid file {instance_dir / 'bugsink.pid'}); give the app:")
+    print(f"SENTRY_DSN={bugsink.dsn}")
+    print(f"web UI login: {ADMIN_USERNAME} / {ADMIN_PASSWORD}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Serving the app's metrics from the gunicorn master, off the public port.
+
+Workers only write mmap files into the multiprocess directory; the master reads and merges them on every
+scrape, so a scrape never depends on which worker answers and a dead worker's counts are kept.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import struct
+import time
+from pathlib import Path
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+
+def multiprocess_dir_reset(*, path: Path) -> None:
+    """Empty the directory at start: files left by a previous run would otherwise be summed in."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, exist_ok=True)
+
+
+# A worker creates its file empty and sizes it a moment later; a file this short holds no values yet.
+_MMAP_HEADER_BYTES = 8
+_COLLECT_ATTEMPTS = 5
+
+
+class WorkerFilesCollector(multiprocess.MultiProcessCollector):
+    """prometheus-client's multiprocess collector, safe against workers being born or buried mid-scrape.
+
+    Without this, a scrape that lands while a new worker is creating its file fails with a struct.error
+    (HTTP 500), and one that races mark_process_dead with FileNotFoundError.
+    """
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        for attempt in range(_COLLECT_ATTEMPTS):
+            files = [f for f in glob.glob(os.path.join(self._path, "*.db")) if _has_header(f)]
+            try:
+                return self.merge(files, accumulate=True)
+            except (struct.error, FileNotFoundError):
+                if attempt == _COLLECT_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.01)
+        return []
+
+
+def _has_header(filename: str) -> bool:
+    try:
+        return os.path.getsize(filename) >= _MMAP_HEADER_BYTES
+    except FileNotFoundError:
+        return False
+
+
+def multiprocess_registry(*, path: Path) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    WorkerFilesCollector(registry, path=str(path))
+    return registry
+
+
+def metrics_server_start(*, path: Path, addr: str, port: int) -> WSGIServer:
+    """Serve /metrics on addr:port from a daemon thread of the calling (master) process."""
+    server, _thread = start_http_server(port, addr=addr, registry=multiprocess_registry(path=path))
+    return server
+
+
+def worker_dead_mark(*, pid: int, path: Path) -> None:
+    """Drop a dead worker's live gauges (in-progress, build info); its counters stay so totals never go down."""
+    multiprocess.mark_process_dead(pid, str(path))

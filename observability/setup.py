@@ -1,0 +1,105 @@
+"""The one entry point: `setup(service=...)` turns on everything a process needs.
+
+Called from gunicorn.conf.py's post_fork (service="app"), from the huey consumer at start-up
+(service="worker"; registered by the observability app), and indirectly from settings, which builds
+LOGGING from observability.logs. Idempotent per process; a forked child sets itself up again.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from functools import cache
+from pathlib import Path
+
+from observability import logs
+
+_state: dict[str, int | None] = {"pid": None}
+
+
+@cache
+def git_sha() -> str:
+    """settings.GIT_SHA, else the checkout's HEAD, else "" (e.g. an image built without .git)."""
+    from django.conf import settings
+
+    if settings.GIT_SHA:
+        return settings.GIT_SHA
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=Path(settings.BASE_DIR),
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return result.stdout.strip()
+
+
+def django_instrument() -> None:
+    """What every Django process gets when OBSERVABILITY is on: cache wrapping, business counters, build info.
+
+    Run from the observability app's ready(); the metric objects it touches are per-process (and, under
+    gunicorn, per-worker mmap files).
+    """
+    from django.conf import settings
+    from django.core.signals import got_request_exception, request_finished
+
+    from observability import metrics
+    from observability.caches import caches_instrument
+    from observability.middleware import request_context_clear, request_exception_record
+    from observability.signals import business_signals_connect
+
+    caches_instrument()
+    business_signals_connect()
+    request_finished.connect(request_context_clear, dispatch_uid="observability.request_context_clear")
+    got_request_exception.connect(request_exception_record, dispatch_uid="observability.request_exception")
+    metrics.build_info_set(version=settings.APP_VERSION, git_sha=git_sha())
+
+
+def setup(*, service: str) -> None:
+    """Logging context, then (when OBSERVABILITY is on) tracing and error reporting for this process."""
+    logs.service_set(service)
+    logs.structlog_configure()
+    if _state["pid"] == os.getpid():
+        return
+    _state["pid"] = os.getpid()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chowist.settings")
+    from django.conf import settings
+
+    if not settings.OBSERVABILITY:
+        return
+    from observability.tracing import tracing_init
+
+    tracing_init(
+        service_name=f"{settings.OTEL_SERVICE_NAME}-{service}",
+        sampler_ratio=settings.OTEL_TRACES_SAMPLER_RATIO,
+        otlp_endpoint=settings.OTEL_EXPORTER_OTLP_ENDPOINT,
+        spans_file=Path(settings.OTEL_SPANS_FILE),
+    )
+    if settings.SENTRY_DSN:
+        from observability.errors import errors_init
+
+        errors_init(
+            dsn=settings.SENTRY_DSN,
+            environment=settings.SENTRY_ENVIRONMENT,
+            release=git_sha(),
+            sample_rate=settings.SENTRY_SAMPLE_RATE,
+            traces_sample_rate=settings.SENTRY_TRACES_SAMPLE_RATE,
+            send_default_pii=settings.SENTRY_SEND_DEFAULT_PII,
+        )
+
+
+def shutdown() -> None:
+    """Flush buffered spans and error events before the process exits."""
+    from observability.tracing import tracing_flush
+
+    tracing_flush()
+    from django.conf import settings
+
+    if settings.SENTRY_DSN and settings.OBSERVABILITY:
+        from observability.errors import errors_flush
+
+        errors_flush()

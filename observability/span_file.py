@@ -1,0 +1,60 @@
+"""A span exporter that appends finished spans as JSON lines (format in METRICS.md, read by the experiment report).
+
+Several gunicorn workers and the consumer append to the same file: each batch is written under an
+exclusive flock in one write, so lines from different processes never interleave.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+
+def span_record(span: ReadableSpan) -> dict[str, Any]:
+    context = span.get_span_context()
+    start = span.start_time or 0
+    end = span.end_time or start
+    return {
+        "trace_id": format(context.trace_id, "032x"),
+        "span_id": format(context.span_id, "016x"),
+        "parent_span_id": format(span.parent.span_id, "016x") if span.parent else None,
+        "name": span.name,
+        "kind": span.kind.name,
+        "service": span.resource.attributes.get("service.name", ""),
+        "start_unix_nano": start,
+        "end_unix_nano": end,
+        "duration_ms": (end - start) / 1e6,
+        "status": span.status.status_code.name,
+        "attributes": dict(span.attributes or {}),
+    }
+
+
+class JsonLinesSpanExporter(SpanExporter):
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        payload = "".join(json.dumps(span_record(span), default=str, separators=(",", ":")) + "\n" for span in spans)
+        try:
+            with self._lock, open(self._path, "a", encoding="utf-8") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                handle.write(payload)
+                handle.flush()
+        except OSError:
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True

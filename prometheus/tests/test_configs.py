@@ -1,0 +1,126 @@
+"""Prometheus and Alertmanager configs: current, valid for promtool/amtool, routed as documented."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from prometheus import generate
+
+HERE = Path(__file__).resolve().parent.parent
+PROMTOOL = shutil.which("promtool")
+AMTOOL = shutil.which("amtool")
+PROMETHEUS_CONFIGS = ("prometheus.yml", "prometheus.compose.yml")
+ALERTMANAGER_CONFIGS = ("alertmanager.yml", "alertmanager.compose.yml")
+JOBS = {"chowist-app", "chowist-worker", "prometheus", "postgres", "redis"}
+
+
+def _tool(tool: str | None, package: str) -> str:
+    if tool is None:
+        pytest.skip(
+            f"{package} is not installed (apt-get install --no-install-recommends {package}, or make system-deps)"
+        )
+    return tool
+
+
+def _load(name: str) -> dict:
+    return yaml.safe_load((HERE / name).read_text())
+
+
+@pytest.mark.parametrize(("variant", "kind"), list(generate.OUTPUTS))
+def test_committed_configs_are_current(variant: str, kind: str) -> None:
+    name = generate.OUTPUTS[(variant, kind)]
+    assert (HERE / name).read_text() == generate.render(variant=variant, kind=kind), (
+        f"prometheus/{name} is stale: run `make slo` and commit"
+    )
+
+
+@pytest.mark.parametrize("name", PROMETHEUS_CONFIGS)
+def test_promtool_check_config_passes_with_both_rule_files(name: str) -> None:
+    promtool = _tool(PROMTOOL, "prometheus")
+    result = subprocess.run([promtool, "check", "config", name], cwd=HERE, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 2 rule files found" in result.stdout
+
+
+@pytest.mark.parametrize("name", ALERTMANAGER_CONFIGS)
+def test_amtool_check_config_passes(name: str) -> None:
+    amtool = _tool(AMTOOL, "prometheus-alertmanager")
+    result = subprocess.run([amtool, "check-config", name], cwd=HERE, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", ALERTMANAGER_CONFIGS)
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        (["alertname=AvailabilitySLOPageBurn", "severity=page", "slo=availability"], "page"),
+        (["alertname=LatencySLOTicketBurn", "severity=ticket", "slo=latency"], "ticket"),
+        (["alertname=ChowistTargetDown", "severity=ticket", "job=redis"], "ticket"),
+        (["alertname=ChowistConsumerStalled", "severity=page", "window_set=lab"], "page"),
+        (["alertname=Unknown"], "ticket"),
+    ],
+)
+def test_pages_and_only_pages_route_to_the_page_receiver(name: str, labels: list[str], receiver: str) -> None:
+    amtool = _tool(AMTOOL, "prometheus-alertmanager")
+    result = subprocess.run(
+        [amtool, "config", "routes", "test", f"--config.file={name}", f"--verify.receivers={receiver}", *labels],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", ALERTMANAGER_CONFIGS)
+def test_alertmanager_groups_by_alertname_and_severity_and_posts_to_the_webhook(name: str) -> None:
+    config = _load(name)
+    assert config["route"]["group_by"] == ["alertname", "severity"]
+    urls = {hook["url"] for r in config["receivers"] for hook in r["webhook_configs"]}
+    expected = (
+        "http://127.0.0.1:9095/alerts" if name == "alertmanager.yml" else "http://host.docker.internal:9095/alerts"
+    )
+    assert urls == {expected}
+    assert all(hook["send_resolved"] for r in config["receivers"] for hook in r["webhook_configs"])
+
+
+@pytest.mark.parametrize("name", PROMETHEUS_CONFIGS)
+def test_prometheus_scrapes_every_5s_every_job_and_loads_both_window_sets(name: str) -> None:
+    config = _load(name)
+    assert config["global"]["scrape_interval"] == "5s"
+    assert config["global"]["evaluation_interval"] == "5s"
+    assert {job["job_name"] for job in config["scrape_configs"]} == JOBS
+    assert config["rule_files"] == ["rules/slo-production.rules.yml", "rules/slo-lab.rules.yml"]
+    for rule_file in config["rule_files"]:
+        assert (HERE / rule_file).is_file()
+
+
+def test_native_config_uses_the_contract_ports_and_file_sd_for_exporters() -> None:
+    config = _load("prometheus.yml")
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["chowist-app"]["static_configs"] == [{"targets": ["127.0.0.1:9101"]}]
+    assert jobs["chowist-worker"]["static_configs"] == [{"targets": ["127.0.0.1:9102"]}]
+    assert jobs["prometheus"]["static_configs"] == [{"targets": ["127.0.0.1:9090"]}]
+    assert jobs["postgres"]["file_sd_configs"] == [{"files": ["targets/postgres*.json"]}]
+    assert jobs["redis"]["file_sd_configs"] == [{"files": ["targets/redis*.json"]}]
+    assert config["alerting"]["alertmanagers"] == [{"static_configs": [{"targets": ["127.0.0.1:9093"]}]}]
+
+
+def test_compose_config_uses_service_names() -> None:
+    config = _load("prometheus.compose.yml")
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["chowist-app"]["dns_sd_configs"] == [{"names": ["app"], "type": "A", "port": 9101}]
+    assert jobs["chowist-worker"]["static_configs"] == [{"targets": ["worker:9102"]}]
+    assert jobs["postgres"]["static_configs"] == [{"targets": ["postgres-exporter:9187"]}]
+    assert jobs["redis"]["static_configs"] == [{"targets": ["redis-exporter:9121"]}]
+    assert config["alerting"]["alertmanagers"] == [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]
+
+
+def test_unknown_variant_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown variant"):
+        generate.render(variant="kubernetes", kind="prometheus")

@@ -1,0 +1,218 @@
+"""Prometheus rule groups built from the SLO specs and the shared policy (pure functions, no I/O)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slo.policy import (
+    BURN_ALERTS,
+    HEALTH_TIMINGS,
+    LAB,
+    PERIOD_NAME,
+    PRODUCTION,
+    RUNBOOK_BASE_URL,
+    WINDOW_NAMES,
+    BurnAlert,
+    BurnCondition,
+    duration_seconds,
+    window_duration,
+)
+from slo.spec import SloSpec
+
+SERVICE = "chowist"
+APP_JOBS = ("chowist-app", "chowist-worker")
+DASHBOARD_SLOS = "SLOs"
+DASHBOARD_SERVICE = "Service overview"
+DASHBOARD_JOBS = "Background jobs"
+
+Rule = dict[str, Any]
+
+
+def _number(value: float) -> str:
+    """A float as PromQL writes it: 0.0144 rather than 0.014400000000000001."""
+    return repr(round(value, 10))
+
+
+def _percent(ratio: float) -> str:
+    return f"{round(ratio * 100, 6):g}%"
+
+
+def _window_set_labels(window_set: str) -> dict[str, str]:
+    # Production series carry no window_set label at all, so a lab file can never pass for them.
+    return {"window_set": LAB} if window_set == LAB else {}
+
+
+def _selector(spec: SloSpec, window_set: str) -> str:
+    # window_set="" matches only series without the label: production alerts never read lab series.
+    label = LAB if window_set == LAB else ""
+    return f'{{service="{spec.service}",slo="{spec.slo}",window_set="{label}"}}'
+
+
+def _runbook_url(alert: str) -> str:
+    return f"{RUNBOOK_BASE_URL}{alert}.md"
+
+
+def sli_error_ratio_expr(spec: SloSpec, *, window: str) -> str:
+    """Error ratio over `window`. No traffic at all (0/0) counts as no errors, not as NaN; no series means no data."""
+    error = spec.error_query_for(window)
+    total = spec.total_query_for(window)
+    return f"(\n  ({error})\n  or vector(0)\n)\n/\n(({total}) > 0)\nor\n(({total}) == 0)\n"
+
+
+def slo_recording_rules(spec: SloSpec, *, window_set: str) -> list[Rule]:
+    labels = {"service": spec.service, "slo": spec.slo, **_window_set_labels(window_set)}
+    selector = _selector(spec, window_set)
+    budget = _number(spec.error_budget)
+    rules: list[Rule] = [
+        {
+            "record": f"slo:sli_error:ratio_rate{name}",
+            "expr": sli_error_ratio_expr(spec, window=window_duration(name, window_set=window_set)),
+            "labels": dict(labels),
+        }
+        for name in WINDOW_NAMES
+    ]
+    period = window_duration(PERIOD_NAME, window_set=window_set)
+    rules += [
+        {"record": "slo:objective:ratio", "expr": f"vector({_number(spec.objective)})", "labels": dict(labels)},
+        {"record": "slo:error_budget:ratio", "expr": f"vector({budget})", "labels": dict(labels)},
+        {
+            "record": "slo:current_burn_rate:ratio",
+            "expr": f"slo:sli_error:ratio_rate5m{selector} / {budget}",
+            "labels": dict(labels),
+        },
+        {
+            # The time-average of the 5m ratio, as Sloth does: cheap over 30 days, and an idle hour
+            # counts as a good hour.
+            "record": "slo:period_error_budget_remaining:ratio",
+            "expr": f"1 - avg_over_time(slo:sli_error:ratio_rate5m{selector}[{period}]) / {budget}",
+            "labels": dict(labels),
+        },
+    ]
+    return rules
+
+
+def _condition_expr(spec: SloSpec, condition: BurnCondition, *, window_set: str) -> str:
+    selector = _selector(spec, window_set)
+    threshold = _number(condition.factor * spec.error_budget)
+    return (
+        f"(\n  slo:sli_error:ratio_rate{condition.long_window}{selector} > {threshold}\n"
+        f"  and\n  slo:sli_error:ratio_rate{condition.short_window}{selector} > {threshold}\n)"
+    )
+
+
+def _condition_words(condition: BurnCondition, *, window_set: str) -> str:
+    long_window, short_window = condition.long_window, condition.short_window
+    if window_set == LAB:
+        real_long = window_duration(long_window, window_set=LAB)
+        real_short = window_duration(short_window, window_set=LAB)
+        return f"{condition.factor:g}x over {real_long} and {real_short} (lab windows for {long_window} and {short_window})"
+    return f"{condition.factor:g}x over {long_window} and {short_window}"
+
+
+def burn_alert_rule(spec: SloSpec, policy: BurnAlert, *, window_set: str) -> Rule:
+    name = spec.page_alert if policy.severity == "page" else spec.ticket_alert
+    expr = "\nor\n".join(_condition_expr(spec, c, window_set=window_set) for c in policy.conditions) + "\n"
+    conditions = "; or ".join(_condition_words(c, window_set=window_set) for c in policy.conditions)
+    urgency = "fast: page" if policy.severity == "page" else "slowly: ticket"
+    return {
+        "alert": name,
+        "expr": expr,
+        "labels": {"severity": policy.severity, **_window_set_labels(window_set)},
+        "annotations": {
+            "summary": f"{spec.title} SLO of {spec.service} is burning its error budget {urgency}",
+            "description": (
+                f"{spec.description} Objective {_percent(spec.objective)} over {spec.period}, error budget "
+                f"{_percent(spec.error_budget)}. The error ratio exceeds the budget by {conditions}. "
+                "Error ratio over the long window: {{ $value | humanizePercentage }}."
+            ),
+            "runbook_url": _runbook_url(name),
+            "dashboard": DASHBOARD_SLOS,
+        },
+    }
+
+
+def slo_rule_group(spec: SloSpec, *, window_set: str) -> dict[str, Any]:
+    # Records come before the alerts that read them: a group evaluates its rules in order.
+    prefix = "slo-lab" if window_set == LAB else "slo"
+    rules = slo_recording_rules(spec, window_set=window_set)
+    rules += [burn_alert_rule(spec, policy, window_set=window_set) for policy in BURN_ALERTS]
+    return {"name": f"{prefix}-{spec.service}-{spec.slo}", "rules": rules}
+
+
+def health_rule_group(*, window_set: str) -> dict[str, Any]:
+    """Plain alerts: a scrape target down, the consumer holding work it does not process."""
+    timings = HEALTH_TIMINGS[window_set]
+    extra = _window_set_labels(window_set)
+    app_jobs = "|".join(APP_JOBS)
+    stalled = timings.consumer_stalled_window
+    down_annotations = {
+        "summary": "Prometheus cannot scrape {{ $labels.job }} at {{ $labels.instance }}",
+        "description": (
+            f"up has been 0 for {timings.target_down_for}: the process is gone, hung, or listening elsewhere. "
+            "Its metrics, and every SLO computed from them, are blind meanwhile."
+        ),
+        "runbook_url": _runbook_url("ChowistTargetDown"),
+        "dashboard": DASHBOARD_SERVICE,
+    }
+    return {
+        "name": "chowist-health-lab" if window_set == LAB else "chowist-health",
+        "rules": [
+            {
+                "alert": "ChowistTargetDown",
+                "expr": f'up{{job=~"{app_jobs}"}} == 0\n',
+                "for": timings.target_down_for,
+                "labels": {"severity": "page", "service": SERVICE, **extra},
+                "annotations": down_annotations,
+            },
+            {
+                # An exporter down hides database/cache metrics but serves no user: a ticket.
+                "alert": "ChowistTargetDown",
+                "expr": f'up{{job!~"{app_jobs}"}} == 0\n',
+                "for": timings.target_down_for,
+                "labels": {"severity": "ticket", "service": SERVICE, **extra},
+                "annotations": down_annotations,
+            },
+            {
+                # The age of the oldest waiting item already says "for how long", so no `for:`. A consumer
+                # that never finished a task has no chowist_jobs_total series yet: `or vector(0)`.
+                "alert": "ChowistConsumerStalled",
+                "expr": (
+                    "(\n"
+                    f'  max(chowist_queue_oldest_pending_age_seconds{{job="chowist-worker"}}) > {duration_seconds(stalled)}\n'
+                    "  or\n"
+                    f'  max(chowist_inbox_oldest_pending_age_seconds{{job="chowist-worker"}}) > {duration_seconds(stalled)}\n'
+                    ")\n"
+                    "and on()\n"
+                    "(\n"
+                    f'  (sum(increase(chowist_jobs_total{{job="chowist-worker"}}[{stalled}])) or vector(0)) == 0\n'
+                    ")\n"
+                ),
+                "labels": {"severity": "page", "service": SERVICE, **extra},
+                "annotations": {
+                    "summary": "The consumer holds work it is not processing",
+                    "description": (
+                        f"Work has waited more than {stalled} (oldest item: {{{{ $value | humanizeDuration }}}}) "
+                        f"in the huey queue or the interactions inbox, and no task finished in the last {stalled}. "
+                        "Task lag is only observed when a task starts, so the freshness SLO cannot see this."
+                    ),
+                    "runbook_url": _runbook_url("ChowistConsumerStalled"),
+                    "dashboard": DASHBOARD_JOBS,
+                },
+            },
+        ],
+    }
+
+
+def rule_file(specs: list[SloSpec], *, window_set: str) -> dict[str, Any]:
+    """The whole rule file for one window set."""
+    if window_set not in (PRODUCTION, LAB):
+        raise ValueError(f"unknown window set {window_set!r}")
+    groups = [slo_rule_group(spec, window_set=window_set) for spec in specs]
+    groups.append(health_rule_group(window_set=window_set))
+    return {"groups": groups}
+
+
+def alert_names(specs: list[SloSpec]) -> list[str]:
+    """Every alert name the rule files define, in order."""
+    names = [name for spec in specs for name in (spec.page_alert, spec.ticket_alert)]
+    return [*names, "ChowistTargetDown", "ChowistConsumerStalled"]

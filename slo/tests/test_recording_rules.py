@@ -1,0 +1,285 @@
+"""`promtool test rules` proofs that the recording rules compute the SLIs the contract describes.
+
+Inputs are raw metrics as the app and consumer expose them (observability/METRICS.md); expected values
+are computed here, or by an independent PromQL query over the range the window must cover.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from slo.tests.expectations import LAB_WINDOWS, RULE_FILES, SLOS, WINDOWS, budget, selector, slo_labels
+from slo.tests.promtool import promtool_test, without_annotations
+
+WINDOW_SETS = ("production", "lab")
+APP = 'job="chowist-app",instance="127.0.0.1:9101"'
+WORKER = 'job="chowist-worker",instance="127.0.0.1:9102"'
+
+
+@pytest.fixture
+def rule_files(tmp_path: Path) -> list[str]:
+    return [
+        str(without_annotations(path, tmp_path / f"{window_set}.rules.yml")) for window_set, path in RULE_FILES.items()
+    ]
+
+
+def _counter(series: str, per_step: int, steps: int) -> dict[str, str]:
+    return {"series": series, "values": f"0+{per_step}x{steps}"}
+
+
+def _labels(slo: str, window_set: str) -> str:
+    return selector(slo_labels(slo, window_set))
+
+
+def _query(slo: str, window_set: str) -> str:
+    # window_set="" selects series without the label: production only.
+    return selector({**slo_labels(slo, window_set), "window_set": "lab" if window_set == "lab" else ""})
+
+
+def _record_sample(record: str, slo: str, window_set: str, value: float, *, eval_time: str) -> dict[str, Any]:
+    return {
+        "expr": f"round({record}{_query(slo, window_set)}, 0.000001)",
+        "eval_time": eval_time,
+        "exp_samples": [{"labels": _labels(slo, window_set), "value": value}],
+    }
+
+
+def _request_series(steps: int) -> list[dict[str, str]]:
+    """User-facing traffic with a 10% 5xx ratio (4xx are not errors), plus traffic the SLO must ignore."""
+    user = [
+        _counter(f'chowist_http_requests_total{{{APP},view="places:detail",method="GET",status="200"}}', 80, steps),
+        _counter(f'chowist_http_requests_total{{{APP},view="places:detail",method="GET",status="404"}}', 10, steps),
+        _counter(f'chowist_http_requests_total{{{APP},view="places:detail",method="GET",status="500"}}', 5, steps),
+        _counter(f'chowist_http_requests_total{{{APP},view="api:place-list",method="GET",status="503"}}', 5, steps),
+    ]
+    ignored = [
+        _counter(f'chowist_http_requests_total{{{APP},view="core:healthz",method="GET",status="500"}}', 1000, steps),
+        _counter(f'chowist_http_requests_total{{{APP},view="core:readyz",method="GET",status="503"}}', 1000, steps),
+        _counter(f'chowist_http_requests_total{{{APP},view="unmatched",method="GET",status="500"}}', 1000, steps),
+        _counter(
+            'chowist_http_requests_total{job="other",instance="x:1",view="places:detail",method="GET",status="500"}',
+            1000,
+            steps,
+        ),
+    ]
+    return user + ignored
+
+
+def _latency_series(steps: int) -> list[dict[str, str]]:
+    """5% of user-facing requests at or over 300 ms; an all-slow healthz must not count."""
+    detail = f'{APP},view="places:detail",method="GET"'
+    healthz = f'{APP},view="core:healthz",method="GET"'
+    return [
+        _counter(f"chowist_http_request_duration_seconds_count{{{detail}}}", 100, steps),
+        _counter(f'chowist_http_request_duration_seconds_bucket{{{detail},le="0.25"}}', 90, steps),
+        _counter(f'chowist_http_request_duration_seconds_bucket{{{detail},le="0.3"}}', 95, steps),
+        _counter(f'chowist_http_request_duration_seconds_bucket{{{detail},le="+Inf"}}', 100, steps),
+        _counter(f"chowist_http_request_duration_seconds_count{{{healthz}}}", 100, steps),
+        _counter(f'chowist_http_request_duration_seconds_bucket{{{healthz},le="0.3"}}', 0, steps),
+    ]
+
+
+def _freshness_series(steps: int) -> list[dict[str, str]]:
+    """2% of tasks started 5 s or more after enqueue. Buckets written as "5.0" (Python client) and "5"."""
+    return [
+        _counter(f'chowist_job_lag_seconds_count{{{WORKER},task="drain_interactions"}}', 50, steps),
+        _counter(f'chowist_job_lag_seconds_bucket{{{WORKER},task="drain_interactions",le="5.0"}}', 49, steps),
+        _counter(f'chowist_job_lag_seconds_count{{{WORKER},task="make_place_thumbnail"}}', 50, steps),
+        _counter(f'chowist_job_lag_seconds_bucket{{{WORKER},task="make_place_thumbnail",le="5"}}', 49, steps),
+        _counter('chowist_job_lag_seconds_count{job="other",instance="x:1",task="t"}', 1000, steps),
+    ]
+
+
+SLI_RATIOS = {"availability": 0.1, "latency": 0.05, "freshness": 0.02}
+
+
+def test_sli_error_ratios_follow_the_contract_in_both_window_sets(tmp_path: Path, rule_files: list[str]) -> None:
+    steps = 120  # 10 minutes of 5 s scrapes: every lab window below 30m and the production 5m are full.
+    series = _request_series(steps) + _latency_series(steps) + _freshness_series(steps)
+    checks = []
+    for slo, ratio in SLI_RATIOS.items():
+        checks.append(_record_sample("slo:sli_error:ratio_rate5m", slo, "production", ratio, eval_time="10m"))
+        for window in ("5m", "30m", "1h", "2h"):
+            checks.append(_record_sample(f"slo:sli_error:ratio_rate{window}", slo, "lab", ratio, eval_time="10m"))
+    document = {
+        "rule_files": rule_files,
+        "evaluation_interval": "5s",
+        "tests": [{"interval": "5s", "input_series": series, "promql_expr_test": checks}],
+    }
+    promtool_test(tmp_path, "sli-definitions", document)
+
+
+def test_the_sli_burns_into_both_alerts_end_to_end(tmp_path: Path, rule_files: list[str]) -> None:
+    """Raw metrics at a 10x/5x/2x burn -> records -> the lab and production alerts (annotations aside)."""
+    steps = 120
+    series = _request_series(steps) + _latency_series(steps) + _freshness_series(steps)
+    tests = []
+    for slo, (_, page, ticket) in SLOS.items():
+        burn = SLI_RATIOS[slo] / budget(slo)  # 100x, 5x and 2x
+        for window_set in WINDOW_SETS:
+            # The ratio is constant from the first scrape, and a rate over partly filled windows is still
+            # that ratio: after 10 minutes every window of both sets reads it, so the factors alone decide.
+            labels = slo_labels(slo, window_set)
+            page_fires = burn > 6
+            ticket_fires = burn > 1
+            tests += [
+                {
+                    "eval_time": "10m",
+                    "alertname": page,
+                    "exp_alerts": [{"exp_labels": {**labels, "severity": "page"}}] if page_fires else [],
+                },
+                {
+                    "eval_time": "10m",
+                    "alertname": ticket,
+                    "exp_alerts": [{"exp_labels": {**labels, "severity": "ticket"}}] if ticket_fires else [],
+                },
+            ]
+    merged: dict[str, list[dict[str, Any]]] = {}
+    for test in tests:
+        merged.setdefault(test["alertname"], []).extend(test["exp_alerts"])
+    alert_tests = [{"eval_time": "10m", "alertname": name, "exp_alerts": alerts} for name, alerts in merged.items()]
+    document = {
+        "rule_files": rule_files,
+        "evaluation_interval": "5s",
+        "tests": [{"interval": "5s", "input_series": series, "alert_rule_test": alert_tests}],
+    }
+    promtool_test(tmp_path, "end-to-end", document)
+
+
+def test_no_traffic_is_no_error_and_no_series_is_no_data(tmp_path: Path, rule_files: list[str]) -> None:
+    flat = [
+        # Counters that exist but stopped moving: 0/0, which must read as "no errors", not NaN.
+        {
+            "series": f'chowist_http_requests_total{{{APP},view="places:detail",method="GET",status="200"}}',
+            "values": "500x120",
+        },
+        {
+            "series": f'chowist_http_requests_total{{{APP},view="places:detail",method="GET",status="500"}}',
+            "values": "3x120",
+        },
+        {
+            "series": f'chowist_http_request_duration_seconds_count{{{APP},view="places:detail",method="GET"}}',
+            "values": "503x120",
+        },
+        {
+            "series": f'chowist_http_request_duration_seconds_bucket{{{APP},view="places:detail",method="GET",le="0.3"}}',
+            "values": "400x120",
+        },
+    ]
+    only_good = [
+        # Traffic but never a 5xx: the error series does not exist at all, the ratio is still 0.
+        _counter(f'chowist_http_requests_total{{{APP},view="places:detail",method="GET",status="200"}}', 10, 120),
+    ]
+    no_freshness = {
+        "expr": "slo:sli_error:ratio_rate5m" + _query("freshness", "lab"),
+        "eval_time": "10m",
+        "exp_samples": [],
+    }
+    tests = [
+        {
+            "interval": "5s",
+            "input_series": flat,
+            "promql_expr_test": [
+                *(
+                    _record_sample(f"slo:sli_error:ratio_rate{window}", slo, window_set, 0, eval_time="10m")
+                    for slo in ("availability", "latency")
+                    for window_set in WINDOW_SETS
+                    for window in ("5m", "30m")
+                ),
+                no_freshness,
+            ],
+        },
+        {
+            "interval": "5s",
+            "input_series": only_good,
+            "promql_expr_test": [
+                _record_sample("slo:sli_error:ratio_rate5m", "availability", window_set, 0, eval_time="10m")
+                for window_set in WINDOW_SETS
+            ],
+        },
+    ]
+    document = {"rule_files": rule_files, "evaluation_interval": "5s", "tests": tests}
+    promtool_test(tmp_path, "no-traffic", document)
+
+
+def test_objective_budget_burn_and_remaining_budget(tmp_path: Path, rule_files: list[str]) -> None:
+    steps = 120
+    series = [
+        # 1 error in 2000 requests: half the 0.1% budget, a 0.5x burn, half the budget left.
+        _counter(f'chowist_http_requests_total{{{APP},view="places:detail",method="GET",status="200"}}', 1999, steps),
+        _counter(f'chowist_http_requests_total{{{APP},view="places:detail",method="GET",status="500"}}', 1, steps),
+    ]
+    checks = []
+    for window_set in WINDOW_SETS:
+        for record, value in (
+            ("slo:objective:ratio", 0.999),
+            ("slo:error_budget:ratio", 0.001),
+            ("slo:current_burn_rate:ratio", 0.5),
+            ("slo:period_error_budget_remaining:ratio", 0.5),
+        ):
+            checks.append(_record_sample(record, "availability", window_set, value, eval_time="10m"))
+    document = {
+        "rule_files": rule_files,
+        "evaluation_interval": "5s",
+        "tests": [{"interval": "5s", "input_series": series, "promql_expr_test": checks}],
+    }
+    promtool_test(tmp_path, "budget", document)
+
+
+def _varying_counter(series: str, per_step: list[int]) -> dict[str, str]:
+    values, total = [], 0
+    for step in per_step:
+        values.append(str(total))
+        total += step
+    return {"series": series, "values": " ".join(values)}
+
+
+@pytest.mark.parametrize(
+    ("window_set", "interval_seconds"),
+    # Production: 1-minute samples over 3 days (five per 5m window); lab: 5 s samples over 6 hours.
+    [("production", 60), ("lab", 5)],
+)
+def test_every_window_covers_its_range(
+    tmp_path: Path, rule_files: list[str], window_set: str, interval_seconds: int
+) -> None:
+    """Each ratio_rate<window> equals the error ratio over the range the window set maps it to.
+
+    The error share changes every few steps, so windows of different lengths give different answers
+    and a window of the wrong length cannot pass by luck.
+    """
+    seconds = {"production": 3 * 86400, "lab": 6 * 3600}[window_set]  # the longest window of each set
+    steps = seconds // interval_seconds + 1
+    errors = [(step * 7919) % 13 for step in range(steps)]
+    good = [100 - e for e in errors]
+    series = [
+        _varying_counter(
+            f'chowist_http_requests_total{{{APP},view="places:detail",method="GET",status="500"}}', errors
+        ),
+        _varying_counter(f'chowist_http_requests_total{{{APP},view="places:detail",method="GET",status="200"}}', good),
+    ]
+    eval_time = f"{seconds}s"
+    checks = []
+    for window in WINDOWS:
+        covered = window if window_set == "production" else LAB_WINDOWS[window]
+        independent = (
+            f'sum(rate(chowist_http_requests_total{{status="500"}}[{covered}]))'
+            f" / sum(rate(chowist_http_requests_total[{covered}]))"
+        )
+        record = f"slo:sli_error:ratio_rate{window}{_query('availability', window_set)}"
+        checks.append(
+            {
+                "expr": f"abs({record} - on() group_left() ({independent})) < bool 1e-12",
+                "eval_time": eval_time,
+                "exp_samples": [{"labels": _labels("availability", window_set), "value": 1}],
+            }
+        )
+    document = {
+        "rule_files": rule_files,
+        # Rules are evaluated at whole hours only; the check runs at one of them, on fresh records.
+        "evaluation_interval": "1h",
+        "tests": [{"interval": f"{interval_seconds}s", "input_series": series, "promql_expr_test": checks}],
+    }
+    promtool_test(tmp_path, f"windows-{window_set}", document)

@@ -1,0 +1,34 @@
+"""E-mails sent by the worker."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.mail import send_mail
+
+logger = logging.getLogger(__name__)
+
+
+def review_confirmation_send(*, review_id: int) -> bool:
+    """Tell a review's author it is published; False when there is nobody to tell (review gone, no address)."""
+    from chowist.places.models import Review
+
+    review = Review.objects.select_related("author", "place").filter(pk=review_id).first()
+    if review is None:
+        logger.info("review %s no longer exists; no confirmation sent", review_id)
+        return False
+    address = review.author.email
+    if not address:
+        return False
+    send_mail(
+        subject=f"Your review of {review.place.name} is live",
+        message=(
+            f"Hi {review.author.get_username()},\n\n"
+            f"Thanks for rating {review.place.name} {review.rating}/5. Your review is now published.\n"
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[address],
+        fail_silently=False,
+    )
+    return True
