@@ -62,11 +62,14 @@ test: $(STAMP) system-deps lint ## Lint, then run the test suite (SQLite; again 
 	@$(MAKE) --no-print-directory test-postgres
 
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/chowist
+# The folders whose code reads DATABASE_URL. The rest (rule, dashboard, log and compose configs, and the
+# experiment runner, whose lab picks its own database per profile) would only repeat the SQLite run.
+DATABASE_TEST_PATHS = chowist workers observability
 .PHONY: test-postgres
 test-postgres: $(STAMP) ## Run the suite against PostgreSQL (TEST_POSTGRES_URL) when it is reachable
 	@if $(PY) -c "import psycopg,sys; psycopg.connect('$(TEST_POSTGRES_URL)'.rsplit('/',1)[0]+'/postgres', connect_timeout=2).close()" 2>/dev/null; then \
 	  echo "PostgreSQL reachable: running the suite against $(TEST_POSTGRES_URL)"; \
-	  DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest -p no:cacheprovider; \
+	  DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest -p no:cacheprovider $(DATABASE_TEST_PATHS); \
 	else \
 	  echo "PostgreSQL is not reachable at $(TEST_POSTGRES_URL): skipping the PostgreSQL run"; \
 	fi

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.core.paginator import EmptyPage, Page, Paginator
 from django.db.models import Max, Min, Prefetch, QuerySet
 
@@ -49,7 +50,12 @@ def place_page(*, places: QuerySet[Place], number: int, per_page: int) -> Page:
 
 
 def place_get(*, pk: int) -> Place:
-    """The place with its categories (two queries); Place.DoesNotExist when absent."""
+    """The place with its categories (two queries); Place.DoesNotExist when absent.
+
+    With PLACES_DETAIL_PREFETCH off the categories stay lazy: the n-plus-one experiment's slow variant.
+    """
+    if not settings.PLACES_DETAIL_PREFETCH:
+        return Place.objects.get(pk=pk)
     return Place.objects.prefetch_related(Prefetch("categories", queryset=Category.objects.order_by("name"))).get(pk=pk)
 
 
@@ -59,8 +65,15 @@ def place_get_plain(*, pk: int) -> Place:
 
 
 def place_recent_reviews(*, place: Place, limit: int) -> QuerySet[Review]:
-    """Lazy: evaluated by whoever renders it, with authors joined in (no query per review)."""
-    return Review.objects.filter(place=place).select_related("author").order_by("-created_at", "-id")[:limit]
+    """Lazy: evaluated by whoever renders it, with authors joined in (no query per review).
+
+    With PLACES_DETAIL_PREFETCH off each review's author is one more query: the original's N+1, kept
+    switchable so the n-plus-one experiment can measure what the join saves.
+    """
+    reviews = Review.objects.filter(place=place)
+    if settings.PLACES_DETAIL_PREFETCH:
+        reviews = reviews.select_related("author")
+    return reviews.order_by("-created_at", "-id")[:limit]
 
 
 def review_for_author(*, place: Place, author_id: int) -> Review | None:

@@ -35,6 +35,7 @@ PGBOUNCER = "pgbouncer"
 # Start order; stopping goes the other way. The app comes last so it never serves before its consumer exists.
 COMPONENT_ORDER = (PGBOUNCER, WEBHOOK, ALERTMANAGER, PROMETHEUS, WORKER, APP)
 RESTARTABLE = (APP, WORKER)
+PORT_RELEASE_POLL_S = 0.1
 APP_SETTINGS_COMPONENTS = (APP, WORKER)
 
 # The lab measures the app, so it runs without DEBUG (which keeps every SQL query in memory).
@@ -390,7 +391,9 @@ class Lab:
                 procs.stop(record, timeout_s=cfg.stop_timeout_s)
                 self._pid_file(component).unlink(missing_ok=True)
                 _note(self._log(component), "stopped for restart")
-            self._start(self._components(cfg, state)[component])
+            target = self._components(cfg, state)[component]
+            self._wait_ports_free(target, cfg.stop_timeout_s)
+            self._start(target)
             return self._wait_ready([component], cfg.ready_timeout_s)[component]
 
     def reload_prometheus(self) -> None:
@@ -466,6 +469,15 @@ class Lab:
                 + "; ".join(busy)
                 + ". Stop them, or choose other ports with the variables named."
             )
+
+    def _wait_ports_free(self, component: _Component, timeout_s: float) -> None:
+        # The kernel can hold a just-closed listener for a moment after its process is gone (seen with the
+        # metrics port right after a restart); wait for it here rather than make every caller retry.
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not any(port_in_use(self.config.host, port) for port in component.ports.values()):
+                return
+            time.sleep(PORT_RELEASE_POLL_S)
 
     def _start(self, component: _Component) -> None:
         self._ports_check([component])

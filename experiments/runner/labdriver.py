@@ -14,8 +14,6 @@ from experiments.runner.catalogue import Event, Seed
 from experiments.runner.progress import ProgressDisplay
 
 SEED_TIMEOUT_S = 900
-RESTART_ATTEMPTS = 5
-RESTART_PAUSE_S = 2.0
 # Place ids the Locust users pick from; more than any seed in the catalogue gives them variety.
 PLACE_IDS_LIMIT = 5000
 _PLACE_IDS = (
@@ -53,21 +51,9 @@ class LabDriver:
             shown = ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
             self.display.phase(f"restarting app and consumer with {shown}")
             for component in ("app", "worker"):
-                self._restart(component, settings)
+                self.lab.restart(component, app_env=settings)
             self.settings = dict(settings)
         self.check_running()
-
-    def _restart(self, component: str, settings: dict[str, str]) -> None:
-        # A just-stopped process can hold its port for a moment; the lab refuses a busy port, so try again.
-        for attempt in range(1, RESTART_ATTEMPTS + 1):
-            try:
-                self.lab.restart(component, app_env=settings)
-                return
-            except LabError as exc:
-                if "already in use" not in str(exc) or attempt == RESTART_ATTEMPTS:
-                    raise
-                self.display.phase(f"{component}: port still busy after stopping; retrying in {RESTART_PAUSE_S:g} s")
-                time.sleep(RESTART_PAUSE_S)
 
     def check_running(self) -> None:
         broken = [s.describe() for s in self.lab.status().values() if not s.healthy]

@@ -1,6 +1,7 @@
 import pytest
 from django.urls import reverse
 
+from chowist.places.selectors import API_RECENT_REVIEWS
 from chowist.places.services import place_update
 from chowist.places.tests.factories import make_category, make_place, make_reviews, make_user
 
@@ -69,3 +70,15 @@ def test_unknown_place_is_a_friendly_404(client, pk):
 
 def test_non_numeric_id_is_a_404(client):
     assert client.get("/places/abc/").status_code == 404
+
+
+@pytest.mark.parametrize("reviews", [1, 12])
+def test_with_prefetch_off_each_author_is_one_more_query(client, settings, django_assert_num_queries, reviews):
+    """PLACES_DETAIL_PREFETCH=off brings the original N+1 back for the n-plus-one experiment to measure."""
+    settings.PLACES_DETAIL_PREFETCH = False
+    place = make_place(categories=[make_category()])
+    make_reviews(place, reviews)
+    with django_assert_num_queries(3 + reviews):
+        assert client.get(detail(place)).status_code == 200
+    with django_assert_num_queries(3 + min(reviews, API_RECENT_REVIEWS)):
+        assert client.get(reverse("api:place-detail", kwargs={"pk": place.pk})).status_code == 200
