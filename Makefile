@@ -188,3 +188,7 @@ errors-down: $(STAMP) ## Stop the Bugsink started by errors-up
 .PHONY: bench-overhead
 bench-overhead: $(STAMP) system-deps ## Instrumentation overhead: gunicorn with OBSERVABILITY on vs off (wrk, interleaved)
 	$(PY) -m experiments.bench.overhead
+
+.PHONY: bench-instructions
+bench-instructions: $(STAMP) ## Instrumentation cost in instructions per request (callgrind; run bench-overhead once first)
+	$(PY) -m observability.overhead_profile --json reports/overhead-instructions.json

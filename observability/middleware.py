@@ -30,6 +30,7 @@ log = structlog.get_logger("chowist.request")
 # Any other method string a client sends is folded into one label value, so it cannot mint new series.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _propagator = TraceContextTextMapPropagator()
+REQUEST_ID_META_KEY = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
 
 
 class _MetaGetter:
@@ -79,7 +80,8 @@ class RequestObservabilityMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        # META directly: request.headers would build a dict of every header on each request just for this one.
+        request_id = request_id_from(request.META.get(REQUEST_ID_META_KEY))
         request.request_id = request_id  # type: ignore[attr-defined]
         method = request.method if request.method in KNOWN_METHODS else "other"
         span = tracer().start_span(
