@@ -30,7 +30,8 @@ def error_response(request: HttpRequest, status: int, message: str | None = None
     text = message or DEFAULT_MESSAGES.get(status, "Error")
     if is_api_request(request):
         return json_error(status, text)
-    template = loader.get_template(f"{status}.html" if status in TITLES else "error.html")
+    # A status gets its own template only when its page says more than the generic one (403: log in).
+    template = loader.select_template([f"{status}.html", "error.html"])
     context = {"status": status, "title": TITLES.get(status, "Error"), "message": text}
     return HttpResponse(template.render(context, request), status=status)
 
