@@ -30,14 +30,21 @@ log = structlog.get_logger("chowist.request")
 # Any other method string a client sends is folded into one label value, so it cannot mint new series.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _propagator = TraceContextTextMapPropagator()
-REQUEST_ID_META_KEY = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
+
+
+def _meta_key(header: str) -> str:
+    """Where WSGI puts a request header in request.META (X-Request-ID -> HTTP_X_REQUEST_ID)."""
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+REQUEST_ID_META_KEY = _meta_key(REQUEST_ID_HEADER)
 
 
 class _MetaGetter:
     """Reads W3C headers straight from request.META (HTTP_TRACEPARENT, …)."""
 
     def get(self, carrier: dict[str, Any], key: str) -> list[str] | None:
-        value = carrier.get("HTTP_" + key.upper().replace("-", "_"))
+        value = carrier.get(_meta_key(key))
         return [value] if isinstance(value, str) else None
 
     def keys(self, carrier: dict[str, Any]) -> list[str]:

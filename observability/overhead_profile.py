@@ -40,7 +40,7 @@ def _paths() -> list[str]:
     return STATIC_PATHS + [p for pk in range(1, PLACES + 1) for p in (f"/places/{pk}/", f"/api/places/{pk}/")]
 
 
-def _loop(iterations: int) -> int:
+def _loop(iterations: int) -> None:
     """Run the mix `iterations` times through the WSGI handler (Django already configured by the env)."""
     import django
 
@@ -75,7 +75,6 @@ def _loop(iterations: int) -> int:
         call(path)
     # The measured loop runs inside one C function, so callgrind can collect exactly it (--toggle-collect).
     functools.reduce(lambda _acc, path: call(path), paths * iterations, None)
-    return len(paths) * iterations
 
 
 def _child_env(mode: str, var_dir: Path, scratch: Path) -> dict[str, str]:
