@@ -25,6 +25,7 @@ worker_class = "gthread" if app.GUNICORN_THREADS > 1 else "sync"
 timeout = app.GUNICORN_TIMEOUT_S
 graceful_timeout = app.GUNICORN_GRACEFUL_TIMEOUT_S
 keepalive = app.GUNICORN_KEEPALIVE_S
+worker_connections = app.GUNICORN_WORKER_CONNECTIONS
 # Loading the app in the master would initialise Django (and anything it starts) before the fork.
 preload_app = False
 # The app's own per-request JSON event is the access log.

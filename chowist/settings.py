@@ -257,3 +257,6 @@ GUNICORN_THREADS = env_int("GUNICORN_THREADS", 4)
 GUNICORN_TIMEOUT_S = env_int("GUNICORN_TIMEOUT_S", 30)
 GUNICORN_GRACEFUL_TIMEOUT_S = env_int("GUNICORN_GRACEFUL_TIMEOUT_S", 20)
 GUNICORN_KEEPALIVE_S = env_int("GUNICORN_KEEPALIVE_S", 5)
+# gthread: open connections one worker holds (gunicorn's default). A worker accepts greedily, so with keep-alive
+# one worker can end up owning every client connection while the other idles; a cap spreads them.
+GUNICORN_WORKER_CONNECTIONS = env_int("GUNICORN_WORKER_CONNECTIONS", 1000)

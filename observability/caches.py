@@ -7,7 +7,7 @@ counted once per key however the backend implements it. The label is the cache a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -37,17 +37,9 @@ def cache_use(name: str) -> Iterator[None]:
 
 def cache_result_record(*, cache: str, hits: int, misses: int) -> None:
     if hits:
-        metrics.cache_requests.labels(cache=cache, result="hit").inc(hits)
+        metrics.cache_inc(cache=cache, hit=True)(hits)
     if misses:
-        metrics.cache_requests.labels(cache=cache, result="miss").inc(misses)
-
-
-def _span(name: str, label: str) -> Any:
-    """A child span when the trace is recorded; otherwise the current (non-recording) span, at no cost."""
-    current = trace.get_current_span()
-    if current.is_recording():
-        return tracer().start_as_current_span(name, attributes={"cache.name": label})
-    return nullcontext(current)
+        metrics.cache_inc(cache=cache, hit=False)(misses)
 
 
 def backend_instrument(backend: BaseCache, *, alias: str) -> BaseCache:
@@ -57,6 +49,8 @@ def backend_instrument(backend: BaseCache, *, alias: str) -> BaseCache:
     original_get_many = backend.get_many
     original_get_or_set = backend.get_or_set
 
+    # Each wrapper has a plain path for the usual, unsampled request (no span, no context manager) and a
+    # traced one, taken only when the current span is being recorded.
     def get(key: Any, default: Any = None, version: int | None = None) -> Any:
         inner = _inner_hits.get()
         if inner is not None:  # part of a get_or_set / get_many already being counted
@@ -64,11 +58,14 @@ def backend_instrument(backend: BaseCache, *, alias: str) -> BaseCache:
             inner.append(value is not _MISSING)
             return default if value is _MISSING else value
         label = _use.get() or alias
-        with _span("cache.get", label) as span:
+        if trace.get_current_span().is_recording():
+            with tracer().start_as_current_span("cache.get", attributes={"cache.name": label}) as span:
+                value = original_get(key, _MISSING, version=version)
+                span.set_attribute("cache.hit", value is not _MISSING)
+        else:
             value = original_get(key, _MISSING, version=version)
-            hit = value is not _MISSING
-            span.set_attribute("cache.hit", hit)
-        cache_result_record(cache=label, hits=int(hit), misses=int(not hit))
+        hit = value is not _MISSING
+        metrics.cache_inc(cache=label, hit=hit)(1)
         return value if hit else default
 
     def get_many(keys: Any, version: int | None = None) -> dict[Any, Any]:
@@ -76,9 +73,12 @@ def backend_instrument(backend: BaseCache, *, alias: str) -> BaseCache:
         label = _use.get() or alias
         token = _inner_hits.set([])
         try:
-            with _span("cache.get_many", label) as span:
+            if trace.get_current_span().is_recording():
+                with tracer().start_as_current_span("cache.get_many", attributes={"cache.name": label}) as span:
+                    found = original_get_many(keys, version=version)
+                    span.set_attribute("cache.hits", len(found))
+            else:
                 found = original_get_many(keys, version=version)
-                span.set_attribute("cache.hits", len(found))
         finally:
             _inner_hits.reset(token)
         cache_result_record(cache=label, hits=len(found), misses=len(keys) - len(found))
@@ -89,14 +89,17 @@ def backend_instrument(backend: BaseCache, *, alias: str) -> BaseCache:
         inner: list[bool] = []
         token = _inner_hits.set(inner)
         try:
-            with _span("cache.get_or_set", label) as span:
+            if trace.get_current_span().is_recording():
+                with tracer().start_as_current_span("cache.get_or_set", attributes={"cache.name": label}) as span:
+                    value = original_get_or_set(key, default, timeout=timeout, version=version)
+                    # The first read decides: a miss is followed by add() and a re-read that finds the new value.
+                    span.set_attribute("cache.hit", inner[0] if inner else True)
+            else:
                 value = original_get_or_set(key, default, timeout=timeout, version=version)
-                # The first read decides: a miss is followed by add() and a re-read that finds the new value.
-                hit = inner[0] if inner else True
-                span.set_attribute("cache.hit", hit)
         finally:
             _inner_hits.reset(token)
-        cache_result_record(cache=label, hits=int(hit), misses=int(not hit))
+        hit = inner[0] if inner else True
+        metrics.cache_inc(cache=label, hit=hit)(1)
         return value
 
     backend.get = get  # type: ignore[method-assign]

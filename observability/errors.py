@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
 from opentelemetry import trace
+
+from observability.logs import log_context
 
 
 def _add_trace_context(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
     """Tag each event with the OTel trace and the request id so an error leads to its trace and log lines."""
     tags = event.setdefault("tags", {})
     context = trace.get_current_span().get_span_context()
-    bound = structlog.contextvars.get_contextvars()
+    bound = log_context()
     trace_id = format(context.trace_id, "032x") if context.is_valid else bound.get("trace_id")
     if trace_id:
         tags["trace_id"] = trace_id

@@ -23,7 +23,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from observability import metrics
 from observability.db import queries_recorded
-from observability.logs import REQUEST_ID_HEADER, request_id_from
+from observability.logs import REQUEST_ID_HEADER, log_context_clear, request_fields_bind, request_id_from
 from observability.tracing import tracer
 
 log = structlog.get_logger("chowist.request")
@@ -38,6 +38,10 @@ def _meta_key(header: str) -> str:
 
 
 REQUEST_ID_META_KEY = _meta_key(REQUEST_ID_HEADER)
+TRACEPARENT_META_KEY = _meta_key("traceparent")
+# An explicit empty context: a new trace, never a child of whatever this thread had attached before.
+_NO_PARENT = otel_context.Context()
+in_progress_inc = metrics.in_progress_inc
 
 
 class _MetaGetter:
@@ -79,7 +83,7 @@ def request_exception_record(sender: Any, request: HttpRequest | None = None, **
 
 
 def request_context_clear(**kwargs: object) -> None:
-    structlog.contextvars.clear_contextvars()
+    log_context_clear()
 
 
 class RequestObservabilityMiddleware:
@@ -87,52 +91,64 @@ class RequestObservabilityMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        meta = request.META
         # META directly: request.headers would build a dict of every header on each request just for this one.
-        request_id = request_id_from(request.META.get(REQUEST_ID_META_KEY))
+        request_id = request_id_from(meta.get(REQUEST_ID_META_KEY))
         request.request_id = request_id  # type: ignore[attr-defined]
         method = request.method if request.method in KNOWN_METHODS else "other"
+        # Most requests carry no traceparent: they start a new trace without running the propagator.
+        parent = _propagator.extract(meta, getter=_meta_getter) if TRACEPARENT_META_KEY in meta else _NO_PARENT
         span = tracer().start_span(
             method,
-            context=_propagator.extract(request.META, getter=_meta_getter),
+            context=parent,
             kind=SpanKind.SERVER,
             start_time=time_ns(),
-            attributes={"http.method": method, "http.target": request.path, "http.request_id": request_id},
         )
         token = otel_context.attach(trace.set_span_in_context(span))
-        structlog.contextvars.clear_contextvars()
+        log_context_clear()  # whatever an earlier request in this thread left behind
         span_context = span.get_span_context()
         if span_context.is_valid:
-            structlog.contextvars.bind_contextvars(
+            request_fields_bind(
                 request_id=request_id,
                 trace_id=format(span_context.trace_id, "032x"),
                 span_id=format(span_context.span_id, "016x"),
             )
-        else:
-            structlog.contextvars.bind_contextvars(request_id=request_id)
+        else:  # no tracer provider in this process (tracing not set up)
+            request_fields_bind(request_id=request_id)
 
         start = perf_counter()
-        metrics.http_requests_in_progress.inc()
+        in_progress_inc(1)
         try:
             with queries_recorded() as queries:
                 response = self.get_response(request)
         finally:
-            metrics.http_requests_in_progress.dec()
+            in_progress_inc(-1)
             otel_context.detach(token)
         duration = perf_counter() - start
 
         view = view_name(request)
         status = response.status_code
-        metrics.http_requests.labels(view=view, method=method, status=str(status)).inc()
-        metrics.http_request_duration.labels(view=view, method=method).observe(duration)
-        metrics.db_queries_per_request.labels(view=view).observe(queries.count)
-        metrics.db_time_per_request.labels(view=view).observe(queries.seconds)
+        series = metrics.request_series(view=view, method=method, status=status)
+        series.requests_inc(1)
+        series.duration.observe(duration)
+        series.queries.observe(queries.count)
+        series.db_time.observe(queries.seconds)
         response[REQUEST_ID_HEADER] = request_id
         if span.is_recording():
             match = getattr(request, "resolver_match", None)
             route = match.route if match is not None else ""
             span.update_name(f"{method} {route}" if route else f"{method} {view}")
+            # Set once the request is answered, and only on recorded spans: an unsampled request builds none of it.
             span.set_attributes(
-                {"http.route": route, "http.status_code": status, "chowist.view": view, "db.queries": queries.count}
+                {
+                    "http.method": method,
+                    "http.target": request.path,
+                    "http.request_id": request_id,
+                    "http.route": route,
+                    "http.status_code": status,
+                    "chowist.view": view,
+                    "db.queries": queries.count,
+                }
             )
             if status >= 500:
                 span.set_status(Status(StatusCode.ERROR))

@@ -101,7 +101,14 @@ def _answers(url: str) -> bool:
 
 
 def gunicorn_start(
-    *, env: dict[str, str], app_port: int, metrics_port: int, log_path: Path, workers: int = 2, threads: int = 1
+    *,
+    env: dict[str, str],
+    app_port: int,
+    metrics_port: int,
+    log_path: Path,
+    workers: int = 2,
+    threads: int = 1,
+    worker_connections: int | None = None,
 ) -> GunicornProcess:
     """gunicorn -c gunicorn.conf.py chowist.wsgi:application, returned once every worker has booted."""
     child_env = {
@@ -112,6 +119,8 @@ def gunicorn_start(
         "GUNICORN_WORKERS": str(workers),
         "GUNICORN_THREADS": str(threads),
     }
+    if worker_connections is not None:
+        child_env["GUNICORN_WORKER_CONNECTIONS"] = str(worker_connections)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(log_path, "ab")  # noqa: SIM115 - closed by stop()
     process = subprocess.Popen(

@@ -7,12 +7,12 @@ exclusive flock in one write, so lines from different processes never interleave
 from __future__ import annotations
 
 import fcntl
-import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -43,9 +43,9 @@ class JsonLinesSpanExporter(SpanExporter):
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        payload = "".join(json.dumps(span_record(span), default=str, separators=(",", ":")) + "\n" for span in spans)
+        payload = b"".join(orjson.dumps(span_record(span), default=str) + b"\n" for span in spans)
         try:
-            with self._lock, open(self._path, "a", encoding="utf-8") as handle:
+            with self._lock, open(self._path, "ab") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)
                 handle.write(payload)
                 handle.flush()

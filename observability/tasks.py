@@ -14,6 +14,7 @@ from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from observability.db import queries_recorded
+from observability.logs import log_context
 from observability.tracing import tracer
 
 # Not a W3C header: carried beside traceparent so the task's log lines share the request's request_id.
@@ -24,7 +25,7 @@ def capture_carrier() -> dict[str, str]:
     """The current trace context as W3C headers (`traceparent`, …); empty when there is none."""
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
-    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    request_id = log_context().get("request_id")
     if request_id:
         carrier[REQUEST_ID_KEY] = str(request_id)
     return carrier

@@ -9,7 +9,7 @@ import re
 
 import structlog
 
-from observability.logs import logging_config, request_id_from
+from observability.logs import log_context, log_context_clear, logging_config, request_fields_bind, request_id_from
 from observability.tests.helpers import json_log_lines
 
 
@@ -54,3 +54,25 @@ def test_logging_config_writes_json_to_the_log_file(tmp_path) -> None:
     line = json.loads(log_file.read_text())
     assert line["event"] == "Booting worker"
     assert line["logger"] == "gunicorn.error"
+
+
+def test_request_fields_reach_every_line_and_later_binds_win() -> None:
+    log = structlog.get_logger("chowist.request")
+    with json_log_lines() as lines:
+        request_fields_bind(request_id="req-1", trace_id="a" * 32, span_id="b" * 16)
+        log.warning("request line", status=500)
+        logging.getLogger("django.request").warning("Not Found: /x")
+        # A task run inside the request binds its own span: its lines name the task's span, not the request's.
+        with structlog.contextvars.bound_contextvars(span_id="c" * 16, task_name="t"):
+            assert log_context() == {"request_id": "req-1", "trace_id": "a" * 32, "span_id": "c" * 16, "task_name": "t"}
+            log.warning("task line", span_id="d" * 16)
+        log_context_clear()
+        log.warning("after the request")
+    request_line, django_line, task_line, after = lines
+    for line in (request_line, django_line, task_line):
+        assert (line["request_id"], line["trace_id"]) == ("req-1", "a" * 32)
+    assert request_line["span_id"] == django_line["span_id"] == "b" * 16
+    assert task_line["span_id"] == "d" * 16  # what the call passed wins over every bound value
+    assert task_line["task_name"] == "t"
+    assert request_line["status"] == 500 and request_line["level"] == "warning"
+    assert "request_id" not in after and log_context() == {}

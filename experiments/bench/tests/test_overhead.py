@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from experiments.bench.overhead import WRK_SCRIPT, wrk_parse
+from experiments.bench.overhead import WRK_SCRIPT, _variants, wrk_parse
 
 WRK_OUTPUT = """Running 8s test @ http://127.0.0.1:40000
   2 threads and 32 connections
@@ -51,3 +51,10 @@ def test_the_request_mix_script_is_valid_lua_for_wrk(tmp_path) -> None:
     output = result.stdout + result.stderr
     assert "mix.lua:" not in output, output  # how wrk reports a Lua error
     assert "unable to connect" in output, output
+
+
+def test_extra_sampling_ratios_are_instrumented_runs_beside_on_and_off() -> None:
+    assert _variants([]) == {"on": {"OBSERVABILITY": "on"}, "off": {"OBSERVABILITY": "off"}}
+    extra = _variants([0.0, 1.0])
+    assert extra["on-sampling-0"] == {"OBSERVABILITY": "on", "OTEL_TRACES_SAMPLER_RATIO": "0.0"}
+    assert extra["on-sampling-1"] == {"OBSERVABILITY": "on", "OTEL_TRACES_SAMPLER_RATIO": "1.0"}
