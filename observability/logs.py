@@ -91,8 +91,8 @@ def _enrich(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[s
     """Every field a line gets besides its own, in one processor (each processor is a call per line).
 
     In order: structlog's context variables, then the request's fields (what the call passed wins, then what
-    was bound later, e.g. a task run inside the request), `level`,
-    `logger`, `timestamp`, `service`, and the current span's trace_id/span_id when nothing bound them.
+    was bound later, e.g. a task run inside the request), `level`, `logger`, `timestamp`, `service`, and the
+    current span's trace_id/span_id when nothing bound them.
     The same as structlog's merge_contextvars + add_log_level + add_logger_name, plus ours, but the
     context merge reads only structlog's own variables, not all 27 of a Django request thread.
     """

@@ -140,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         script = scratch / "mix.lua"
         paths: list[str] = []
         variants = _variants(args.sampling)
+        # Without a cap, one worker can accept all keep-alive connections and serve the whole run alone while the
+        # other idles: measured as a 2x swing in throughput between identical runs.
+        worker_connections = math.ceil(args.connections / WORKERS)
         for round_no in range(1, args.rounds + 1):
             # Alternating order, so that no variant always runs on a warmer (or busier) machine.
             modes = list(variants) if round_no % 2 else list(reversed(variants))
@@ -157,9 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                     log_path=scratch / f"gunicorn-{mode}-{round_no}.log",
                     workers=WORKERS,
                     threads=THREADS,
-                    # Without a cap, one worker can accept all keep-alive connections and serve the whole run
-                    # alone while the other idles: measured as a 2x swing in throughput between identical runs.
-                    worker_connections=math.ceil(args.connections / WORKERS),
+                    worker_connections=worker_connections,
                 )
                 try:
                     if not paths:
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "config": {
             "workers": WORKERS,
             "threads": THREADS,
-            "worker_connections": math.ceil(args.connections / WORKERS),
+            "worker_connections": worker_connections,
             **{k: v for k, v in vars(args).items() if k != "report"},
         },
         "runs": [asdict(run) for run in runs],
