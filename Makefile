@@ -135,7 +135,7 @@ experiments-list: $(STAMP) ## List the experiment catalogue (experiments/catalog
 
 # --- SLOs and rules ---------------------------------------------------------------------------------
 .PHONY: slo
-slo: $(STAMP) ## Regenerate prometheus/rules/*.rules.yml from slo/specs (both window sets) and the Prometheus/Alertmanager configs
+slo: $(STAMP) ## Regenerate prometheus/rules/*.rules.yml from monitoring/config.py (both window sets) and the Prometheus/Alertmanager configs
 	$(PY) -m slo.generate --window-set production
 	$(PY) -m slo.generate --window-set lab
 	$(PY) -m prometheus.generate

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 from loki import queries as logql
+from monitoring.config import CONFIG
 
 PanelKind = Literal["timeseries", "stat", "table", "logs"]
 Datasource = Literal["prometheus", "loki"]
@@ -18,14 +19,16 @@ Datasource = Literal["prometheus", "loki"]
 # Grafana picks the rate window; $__rate_interval is at least four scrape intervals, so rate() always has samples.
 RATE = "$__rate_interval"
 
-APP = 'job="chowist-app"'
-WORKER = 'job="chowist-worker"'
-CHOWIST_JOBS = 'job=~"chowist-app|chowist-worker"'
-# The SLOs' user-facing views: everything but probes and unrouted requests (METRICS.md).
-USER_FACING = 'view!~"core:healthz|core:readyz|unmatched"'
-SLO_SELECTOR = 'service="chowist"'
-SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
-SLOS = ("availability", "latency", "freshness")
+M = CONFIG.metrics
+APP = CONFIG.app_selector
+WORKER = CONFIG.worker_selector
+CHOWIST_JOBS = CONFIG.chowist_jobs_selector
+USER_FACING = CONFIG.user_facing_selector
+SERVER_ERROR = CONFIG.server_error_selector
+SLO_SELECTOR = CONFIG.slo_selector
+POSTGRES = f'job="{CONFIG.jobs.postgres}"'
+_PERIOD_DAYS = CONFIG.windows.period.removesuffix("d")
+REDIS = f'job="{CONFIG.jobs.redis}"'
 QUANTILES = (0.5, 0.95, 0.99)
 
 
@@ -91,8 +94,8 @@ def _mean(metric: str, selector: str, by: str) -> str:
 
 
 # --- Service overview ----------------------------------------------------------------------------------
-_REQUESTS = f"rate(chowist_http_requests_total{{{APP}}}[{RATE}])"
-_REQUESTS_5XX = f'rate(chowist_http_requests_total{{{APP}, status=~"5.."}}[{RATE}])'
+_REQUESTS = f"rate({M.http_requests}{{{APP}}}[{RATE}])"
+_REQUESTS_5XX = f"rate({M.http_requests}{{{APP}, {SERVER_ERROR}}}[{RATE}])"
 
 SERVICE_OVERVIEW = Dashboard(
     uid="chowist-service-overview",
@@ -139,14 +142,14 @@ SERVICE_OVERVIEW = Dashboard(
                 Panel(
                     "Latency p50 / p95 / p99 (user-facing views)",
                     "timeseries",
-                    _quantiles("chowist_http_request_duration_seconds", f"{APP}, {USER_FACING}"),
+                    _quantiles(M.http_request_duration, f"{APP}, {USER_FACING}"),
                     unit="s",
-                    description="The latency SLO counts requests under 300 ms.",
+                    description=f"The latency SLO counts requests under {CONFIG.latency_threshold_ms:g} ms.",
                 ),
                 Panel(
                     "Latency p95 by view",
                     "timeseries",
-                    (Query(_quantile(0.95, "chowist_http_request_duration_seconds", APP, by="view"), "{{view}}"),),
+                    (Query(_quantile(0.95, M.http_request_duration, APP, by="view"), "{{view}}"),),
                     unit="s",
                 ),
             ),
@@ -157,7 +160,7 @@ SERVICE_OVERVIEW = Dashboard(
                 Panel(
                     "Requests in progress",
                     "timeseries",
-                    (Query(f"sum(chowist_http_requests_in_progress{{{APP}}})", "in progress"),),
+                    (Query(f"sum({M.http_requests_in_progress}{{{APP}}})", "in progress"),),
                     description="Summed over gunicorn workers; near the worker count means requests queue.",
                 ),
                 Panel(
@@ -188,13 +191,13 @@ SERVICE_OVERVIEW = Dashboard(
                 Panel(
                     "Build info",
                     "table",
-                    (Query(f"max by (version, git_sha) (chowist_build_info{{{APP}}})", instant=True),),
+                    (Query(f"max by (version, git_sha) ({M.build_info}{{{APP}}})", instant=True),),
                     unit="none",
                 ),
                 Panel(
                     "Fault flags active",
                     "timeseries",
-                    (Query("max by (fault) (chowist_fault_active)", "{{fault}}"),),
+                    (Query(f"max by (fault) ({M.fault_active})", "{{fault}}"),),
                     unit="none",
                     description="1 while an injected fault (manage.py fault set …) is on: read other panels with this in mind.",
                 ),
@@ -204,8 +207,8 @@ SERVICE_OVERVIEW = Dashboard(
 )
 
 # --- Database & cache ----------------------------------------------------------------------------------
-_CACHE = f"rate(chowist_cache_requests_total{{{APP}}}[{RATE}])"
-_CACHE_HITS = f'rate(chowist_cache_requests_total{{{APP}, result="hit"}}[{RATE}])'
+_CACHE = f"rate({M.cache_requests}{{{APP}}}[{RATE}])"
+_CACHE_HITS = f'rate({M.cache_requests}{{{APP}, result="hit"}}[{RATE}])'
 _EXPORTER_NOTE = "Needs the {job} exporter, which only the compose stack runs (the native lab has no data here)."
 
 DATABASE_AND_CACHE = Dashboard(
@@ -220,18 +223,18 @@ DATABASE_AND_CACHE = Dashboard(
                 Panel(
                     "Queries per request p95 by view",
                     "timeseries",
-                    (Query(_quantile(0.95, "chowist_db_queries_per_request", APP, by="view"), "{{view}}"),),
+                    (Query(_quantile(0.95, M.db_queries_per_request, APP, by="view"), "{{view}}"),),
                     description="A jump here with flat traffic is an N+1 query.",
                 ),
                 Panel(
                     "Mean queries per request by view",
                     "timeseries",
-                    (Query(_mean("chowist_db_queries_per_request", APP, "view"), "{{view}}"),),
+                    (Query(_mean(M.db_queries_per_request, APP, "view"), "{{view}}"),),
                 ),
                 Panel(
                     "DB time per request p95 by view",
                     "timeseries",
-                    (Query(_quantile(0.95, "chowist_db_time_per_request_seconds", APP, by="view"), "{{view}}"),),
+                    (Query(_quantile(0.95, M.db_time_per_request, APP, by="view"), "{{view}}"),),
                     unit="s",
                 ),
                 Panel(
@@ -239,8 +242,8 @@ DATABASE_AND_CACHE = Dashboard(
                     "timeseries",
                     (
                         Query(
-                            f"sum by (view) (rate(chowist_db_time_per_request_seconds_sum{{{APP}}}[{RATE}]))"
-                            f" / sum by (view) (rate(chowist_http_request_duration_seconds_sum{{{APP}}}[{RATE}]))",
+                            f"sum by (view) (rate({M.db_time_per_request}_sum{{{APP}}}[{RATE}]))"
+                            f" / sum by (view) (rate({M.http_request_duration}_sum{{{APP}}}[{RATE}]))",
                             "{{view}}",
                         ),
                     ),
@@ -271,44 +274,44 @@ DATABASE_AND_CACHE = Dashboard(
                 Panel(
                     "PostgreSQL backends by database",
                     "timeseries",
-                    (Query('sum by (datname) (pg_stat_database_numbackends{job="postgres"})', "{{datname}}"),),
-                    description=_EXPORTER_NOTE.format(job="postgres"),
-                    requires_job="postgres",
+                    (Query(f"sum by (datname) (pg_stat_database_numbackends{{{POSTGRES}}})", "{{datname}}"),),
+                    description=_EXPORTER_NOTE.format(job=CONFIG.jobs.postgres),
+                    requires_job=CONFIG.jobs.postgres,
                 ),
                 Panel(
                     "PostgreSQL transactions per second",
                     "timeseries",
                     (
                         Query(
-                            f'sum by (datname) (rate(pg_stat_database_xact_commit{{job="postgres"}}[{RATE}]))',
+                            f"sum by (datname) (rate(pg_stat_database_xact_commit{{{POSTGRES}}}[{RATE}]))",
                             "{{datname}} commits",
                         ),
                         Query(
-                            f'sum by (datname) (rate(pg_stat_database_xact_rollback{{job="postgres"}}[{RATE}]))',
+                            f"sum by (datname) (rate(pg_stat_database_xact_rollback{{{POSTGRES}}}[{RATE}]))",
                             "{{datname}} rollbacks",
                         ),
                     ),
                     unit="ops",
-                    description=_EXPORTER_NOTE.format(job="postgres"),
-                    requires_job="postgres",
+                    description=_EXPORTER_NOTE.format(job=CONFIG.jobs.postgres),
+                    requires_job=CONFIG.jobs.postgres,
                 ),
                 Panel(
                     "Redis commands per second",
                     "timeseries",
-                    (Query(f'sum(rate(redis_commands_processed_total{{job="redis"}}[{RATE}]))', "commands"),),
+                    (Query(f"sum(rate(redis_commands_processed_total{{{REDIS}}}[{RATE}]))", "commands"),),
                     unit="ops",
-                    description=_EXPORTER_NOTE.format(job="redis"),
-                    requires_job="redis",
+                    description=_EXPORTER_NOTE.format(job=CONFIG.jobs.redis),
+                    requires_job=CONFIG.jobs.redis,
                 ),
                 Panel(
                     "Redis memory and clients",
                     "timeseries",
                     (
-                        Query('redis_memory_used_bytes{job="redis"}', "memory"),
-                        Query('redis_connected_clients{job="redis"}', "clients"),
+                        Query(f"redis_memory_used_bytes{{{REDIS}}}", "memory"),
+                        Query(f"redis_connected_clients{{{REDIS}}}", "clients"),
                     ),
-                    description=_EXPORTER_NOTE.format(job="redis"),
-                    requires_job="redis",
+                    description=_EXPORTER_NOTE.format(job=CONFIG.jobs.redis),
+                    requires_job=CONFIG.jobs.redis,
                 ),
             ),
         ),
@@ -316,7 +319,7 @@ DATABASE_AND_CACHE = Dashboard(
 )
 
 # --- Background jobs -----------------------------------------------------------------------------------
-_JOBS = f"rate(chowist_jobs_total{{{WORKER}}}[{RATE}])"
+_JOBS = f"rate({M.jobs}{{{WORKER}}}[{RATE}])"
 
 BACKGROUND_JOBS = Dashboard(
     uid="chowist-background-jobs",
@@ -330,14 +333,14 @@ BACKGROUND_JOBS = Dashboard(
                 Panel(
                     "Job lag p50 / p95 / p99 (enqueue to start)",
                     "timeseries",
-                    _quantiles("chowist_job_lag_seconds", WORKER),
+                    _quantiles(M.job_lag, WORKER),
                     unit="s",
-                    description="The freshness SLO counts tasks started within 5 s of enqueue.",
+                    description=f"The freshness SLO counts tasks started within {CONFIG.slos.freshness.threshold_s:g} s of enqueue.",
                 ),
                 Panel(
                     "Job lag p95 by task",
                     "timeseries",
-                    (Query(_quantile(0.95, "chowist_job_lag_seconds", WORKER, by="task"), "{{task}}"),),
+                    (Query(_quantile(0.95, M.job_lag, WORKER, by="task"), "{{task}}"),),
                     unit="s",
                 ),
             ),
@@ -348,32 +351,32 @@ BACKGROUND_JOBS = Dashboard(
                 Panel(
                     "Queue depth",
                     "timeseries",
-                    (Query(f"max(chowist_queue_depth{{{WORKER}}})", "tasks waiting"),),
+                    (Query(f"max({M.queue_depth}{{{WORKER}}})", "tasks waiting"),),
                 ),
                 Panel(
                     "Oldest pending age",
                     "timeseries",
                     (
-                        Query(f"max(chowist_queue_oldest_pending_age_seconds{{{WORKER}}})", "queue"),
-                        Query(f"max(chowist_inbox_oldest_pending_age_seconds{{{WORKER}}})", "interactions inbox"),
+                        Query(f"max({M.queue_oldest_pending_age}{{{WORKER}}})", "queue"),
+                        Query(f"max({M.inbox_oldest_pending_age}{{{WORKER}}})", "interactions inbox"),
                     ),
                     unit="s",
                 ),
                 Panel(
                     "Interactions inbox backlog",
                     "timeseries",
-                    (Query(f"max(chowist_inbox_backlog{{{WORKER}}})", "accepted, not yet counted"),),
+                    (Query(f"max({M.inbox_backlog}{{{WORKER}}})", "accepted, not yet counted"),),
                 ),
                 Panel(
                     "Interactions accepted vs recorded",
                     "timeseries",
                     (
                         Query(
-                            f"sum by (mode) (rate(chowist_interactions_accepted_total{{{APP}}}[{RATE}]))",
+                            f"sum by (mode) (rate({M.interactions_accepted}{{{APP}}}[{RATE}]))",
                             "accepted ({{mode}})",
                         ),
                         Query(
-                            f"sum(rate(chowist_interactions_recorded_total{{{WORKER}}}[{RATE}]))",
+                            f"sum(rate({M.interactions_recorded}{{{WORKER}}}[{RATE}]))",
                             "recorded",
                         ),
                     ),
@@ -400,7 +403,7 @@ BACKGROUND_JOBS = Dashboard(
                 Panel(
                     "Job duration p95 by task",
                     "timeseries",
-                    (Query(_quantile(0.95, "chowist_job_duration_seconds", WORKER, by="task"), "{{task}}"),),
+                    (Query(_quantile(0.95, M.job_duration, WORKER, by="task"), "{{task}}"),),
                     unit="s",
                 ),
             ),
@@ -447,7 +450,7 @@ SLOS_DASHBOARD = Dashboard(
                     width=6,
                 ),
                 Panel(
-                    "Error budget remaining (30-day period)",
+                    f"Error budget remaining ({_PERIOD_DAYS}-day period)",
                     "stat",
                     (
                         Query(
@@ -464,7 +467,10 @@ SLOS_DASHBOARD = Dashboard(
                     "Current burn rate (5m) by SLO",
                     "timeseries",
                     (Query(f"slo:current_burn_rate:ratio{{{SLO_SELECTOR}}}", "{{slo}} {{window_set}}"),),
-                    description="1 spends exactly the budget over the period; the page alerts fire at 14.4 and 6.",
+                    description=(
+                        "1 spends exactly the budget over the period; the page alerts fire at "
+                        f"{' and '.join(f'{factor:g}' for factor in CONFIG.page_factors)}."
+                    ),
                 ),
                 Panel(
                     "Error budget remaining over time",
@@ -480,14 +486,15 @@ SLOS_DASHBOARD = Dashboard(
                 Panel(
                     f"Burn rate by window: {slo}",
                     "timeseries",
-                    tuple(Query(_burn_rate(slo, window), window) for window in SLO_WINDOWS),
+                    tuple(Query(_burn_rate(slo, window), window) for window in CONFIG.windows.names),
                     width=8,
                     description=(
                         "Error ratio over each window / error budget. Pages need a long and a short window both above"
-                        ' the factor. Series with window_set="lab" use the lab windows: each is 1/12 of its name.'
+                        ' the factor. Series with window_set="lab" use the lab windows: each is'
+                        f" 1/{CONFIG.windows.lab_scale} of its name."
                     ),
                 )
-                for slo in SLOS
+                for slo in (s.name for s in CONFIG.slos)
             ),
         ),
         Row(

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from monitoring.config import CONFIG
+
 # The only stream labels the shipper (loki/alloy/config.alloy) attaches.
 STREAM_LABELS = ("service", "level")
 SERVICES = ("app", "worker")
 ERROR_LEVELS = "error|critical"
-# The latency SLO's threshold (slo/specs): requests slower than this spend error budget.
-SLOW_REQUEST_MS = 300
+# The latency SLO's threshold: requests slower than this spend error budget.
+SLOW_REQUEST_MS = f"{CONFIG.latency_threshold_ms:g}"
 
 CHOWIST = '{service=~"app|worker"}'
 CHOWIST_ERRORS = f'{{service=~"app|worker", level=~"{ERROR_LEVELS}"}}'

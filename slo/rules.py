@@ -1,26 +1,14 @@
-"""Prometheus rule groups built from the SLO specs and the shared policy (pure functions, no I/O)."""
+"""Prometheus rule groups built from the SLO specs and monitoring.config's policy (pure functions, no I/O)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from slo.policy import (
-    BURN_ALERTS,
-    HEALTH_TIMINGS,
-    LAB,
-    PERIOD_NAME,
-    PRODUCTION,
-    RUNBOOK_BASE_URL,
-    WINDOW_NAMES,
-    BurnAlert,
-    BurnCondition,
-    duration_seconds,
-    window_duration,
-)
+from monitoring.config import CONFIG, LAB, PRODUCTION, BurnAlert, BurnCondition
+from slo.policy import duration_seconds, window_duration
 from slo.spec import SloSpec
 
-SERVICE = "chowist"
-APP_JOBS = ("chowist-app", "chowist-worker")
+# The dashboards an alert points to (grafana/panels.py titles them "Chowist / <name>").
 DASHBOARD_SLOS = "SLOs"
 DASHBOARD_SERVICE = "Service overview"
 DASHBOARD_JOBS = "Background jobs"
@@ -49,7 +37,7 @@ def _selector(spec: SloSpec, window_set: str) -> str:
 
 
 def _runbook_url(alert: str) -> str:
-    return f"{RUNBOOK_BASE_URL}{alert}.md"
+    return f"{CONFIG.runbook_base_url}{alert}.md"
 
 
 def sli_error_ratio_expr(spec: SloSpec, *, window: str) -> str:
@@ -69,9 +57,9 @@ def slo_recording_rules(spec: SloSpec, *, window_set: str) -> list[Rule]:
             "expr": sli_error_ratio_expr(spec, window=window_duration(name, window_set=window_set)),
             "labels": dict(labels),
         }
-        for name in WINDOW_NAMES
+        for name in CONFIG.windows.names
     ]
-    period = window_duration(PERIOD_NAME, window_set=window_set)
+    period = window_duration(CONFIG.windows.period, window_set=window_set)
     rules += [
         {"record": "slo:objective:ratio", "expr": f"vector({_number(spec.objective)})", "labels": dict(labels)},
         {"record": "slo:error_budget:ratio", "expr": f"vector({budget})", "labels": dict(labels)},
@@ -135,16 +123,17 @@ def slo_rule_group(spec: SloSpec, *, window_set: str) -> dict[str, Any]:
     # Records come before the alerts that read them: a group evaluates its rules in order.
     prefix = "slo-lab" if window_set == LAB else "slo"
     rules = slo_recording_rules(spec, window_set=window_set)
-    rules += [burn_alert_rule(spec, policy, window_set=window_set) for policy in BURN_ALERTS]
+    rules += [burn_alert_rule(spec, policy, window_set=window_set) for policy in CONFIG.burn_alerts]
     return {"name": f"{prefix}-{spec.service}-{spec.slo}", "rules": rules}
 
 
 def health_rule_group(*, window_set: str) -> dict[str, Any]:
     """Plain alerts: a scrape target down, the consumer holding work it does not process."""
-    timings = HEALTH_TIMINGS[window_set]
+    timings = CONFIG.health_timings[window_set]
     extra = _window_set_labels(window_set)
-    app_jobs = "|".join(APP_JOBS)
+    app_jobs = "|".join(CONFIG.jobs.chowist)
     stalled = timings.consumer_stalled_window
+    metrics, worker = CONFIG.metrics, CONFIG.worker_selector
     down_annotations = {
         "summary": "Prometheus cannot scrape {{ $labels.job }} at {{ $labels.instance }}",
         "description": (
@@ -155,13 +144,13 @@ def health_rule_group(*, window_set: str) -> dict[str, Any]:
         "dashboard": DASHBOARD_SERVICE,
     }
     return {
-        "name": "chowist-health-lab" if window_set == LAB else "chowist-health",
+        "name": f"{CONFIG.service}-health-lab" if window_set == LAB else f"{CONFIG.service}-health",
         "rules": [
             {
                 "alert": "ChowistTargetDown",
                 "expr": f'up{{job=~"{app_jobs}"}} == 0\n',
                 "for": timings.target_down_for,
-                "labels": {"severity": "page", "service": SERVICE, **extra},
+                "labels": {"severity": "page", "service": CONFIG.service, **extra},
                 "annotations": down_annotations,
             },
             {
@@ -169,7 +158,7 @@ def health_rule_group(*, window_set: str) -> dict[str, Any]:
                 "alert": "ChowistTargetDown",
                 "expr": f'up{{job!~"{app_jobs}"}} == 0\n',
                 "for": timings.target_down_for,
-                "labels": {"severity": "ticket", "service": SERVICE, **extra},
+                "labels": {"severity": "ticket", "service": CONFIG.service, **extra},
                 "annotations": down_annotations,
             },
             {
@@ -178,16 +167,16 @@ def health_rule_group(*, window_set: str) -> dict[str, Any]:
                 "alert": "ChowistConsumerStalled",
                 "expr": (
                     "(\n"
-                    f'  max(chowist_queue_oldest_pending_age_seconds{{job="chowist-worker"}}) > {duration_seconds(stalled)}\n'
+                    f"  max({metrics.queue_oldest_pending_age}{{{worker}}}) > {duration_seconds(stalled)}\n"
                     "  or\n"
-                    f'  max(chowist_inbox_oldest_pending_age_seconds{{job="chowist-worker"}}) > {duration_seconds(stalled)}\n'
+                    f"  max({metrics.inbox_oldest_pending_age}{{{worker}}}) > {duration_seconds(stalled)}\n"
                     ")\n"
                     "and on()\n"
                     "(\n"
-                    f'  (sum(increase(chowist_jobs_total{{job="chowist-worker"}}[{stalled}])) or vector(0)) == 0\n'
+                    f"  (sum(increase({metrics.jobs}{{{worker}}}[{stalled}])) or vector(0)) == 0\n"
                     ")\n"
                 ),
-                "labels": {"severity": "page", "service": SERVICE, **extra},
+                "labels": {"severity": "page", "service": CONFIG.service, **extra},
                 "annotations": {
                     "summary": "The consumer holds work it is not processing",
                     "description": (

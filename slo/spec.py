@@ -1,24 +1,22 @@
-"""SLO specs: the YAML files under slo/specs/, loaded and checked."""
+"""The SLOs as rules and reports use them: monitoring.config's objectives, with SLI queries built from its
+metric names, selectors and thresholds, and checked."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-import yaml
+from monitoring.config import CONFIG, MonitoringConfig, Slo, le_matcher
 
-from slo.policy import PERIOD_NAME, duration_seconds
-
-SPECS_DIR = Path(__file__).resolve().parent / "specs"
 WINDOW_PLACEHOLDER = "{{window}}"
+_RANGE = f"[{WINDOW_PLACEHOLDER}]"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _ALERT_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
-_REQUIRED = ("service", "slo", "title", "objective", "period", "description", "sli", "alerts")
 
 
 class SpecError(ValueError):
-    """A spec file that cannot become rules; the message names the file and the field."""
+    """An SLO that cannot become rules; the message names the SLO and the field."""
 
 
 @dataclass(frozen=True)
@@ -29,11 +27,12 @@ class SloSpec:
     objective: float
     period: str
     description: str
+    # PromQL with {{window}} as the range; each aggregates to a single label-less series, so that "no errors
+    # yet" and "no traffic" can be told apart by the generator.
     error_query: str
     total_query: str
     page_alert: str
     ticket_alert: str
-    source: Path
 
     @property
     def error_budget(self) -> float:
@@ -47,66 +46,90 @@ class SloSpec:
         return self.total_query.replace(WINDOW_PLACEHOLDER, window)
 
 
-def slo_spec_load(*, path: Path) -> SloSpec:
-    """Read and validate one spec file."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}: expected a mapping at the top level")
-    missing = [key for key in _REQUIRED if key not in data]
-    if missing:
-        raise SpecError(f"{path}: missing {', '.join(missing)}")
-    for key in ("service", "slo"):
-        if not isinstance(data[key], str) or not _NAME.match(data[key]):
-            raise SpecError(f"{path}: {key} must be a lower-case identifier, got {data[key]!r}")
-    objective = data["objective"]
+def _user_facing_words(config: MonitoringConfig) -> str:
+    views = config.excluded_views
+    listed = f"{', '.join(views[:-1])} and {views[-1]}" if len(views) > 1 else views[0]
+    return f"requests to user-facing views (every view except {listed})"
+
+
+def _availability(config: MonitoringConfig, slo: Slo) -> tuple[str, str, str]:
+    requests = f"{config.metrics.http_requests}{{{config.app_selector},{config.user_facing_selector}"
+    error = f"sum(rate({requests},{config.server_error_selector}}}{_RANGE}))"
+    total = f"sum(rate({requests}}}{_RANGE}))"
+    return error, total, f"Share of {_user_facing_words(config)} answered without a 5xx status."
+
+
+def _threshold(slo: Slo) -> float:
+    if slo.threshold_s is None or slo.threshold_s <= 0:
+        raise SpecError(f"SLO {slo.name}: threshold_s must be a positive number of seconds, got {slo.threshold_s!r}")
+    return slo.threshold_s
+
+
+def _good_under(histogram: str, selector: str, threshold_s: float) -> tuple[str, str]:
+    """(error, total): events above the bucket bounded by `threshold_s`, and all events."""
+    total = f"sum(rate({histogram}_count{{{selector}}}{_RANGE}))"
+    good = f"sum(rate({histogram}_bucket{{{selector},{le_matcher(threshold_s)}}}{_RANGE}))"
+    return f"{total} - {good}", total
+
+
+def _latency(config: MonitoringConfig, slo: Slo) -> tuple[str, str, str]:
+    threshold = _threshold(slo)
+    selector = f"{config.app_selector},{config.user_facing_selector}"
+    error, total = _good_under(config.metrics.http_request_duration, selector, threshold)
+    ms = f"{threshold * 1000:g}"
+    return error, total, f"Share of {_user_facing_words(config)} served in under {ms} ms, whatever their status."
+
+
+def _freshness(config: MonitoringConfig, slo: Slo) -> tuple[str, str, str]:
+    # A task that never starts is never observed here; ChowistConsumerStalled covers that case.
+    threshold = _threshold(slo)
+    error, total = _good_under(config.metrics.job_lag, config.worker_selector, threshold)
+    words = f"Share of background tasks, of every kind, that started within {threshold:g} s of being enqueued."
+    return error, total, words
+
+
+SLI_BUILDERS: dict[str, Callable[[MonitoringConfig, Slo], tuple[str, str, str]]] = {
+    "availability": _availability,
+    "latency": _latency,
+    "freshness": _freshness,
+}
+
+
+def slo_spec_build(slo: Slo, *, config: MonitoringConfig = CONFIG) -> SloSpec:
+    """One SLO of `config`, checked, with its SLI queries."""
+    if not _NAME.match(slo.name):
+        raise SpecError(f"SLO {slo.name!r}: the name must be a lower-case identifier")
+    if slo.name not in SLI_BUILDERS:
+        raise SpecError(f"SLO {slo.name}: no SLI is defined for it (known: {', '.join(SLI_BUILDERS)})")
+    objective = slo.objective
     if isinstance(objective, bool) or not isinstance(objective, int | float) or not 0 < objective < 1:
-        raise SpecError(f"{path}: objective must be a ratio between 0 and 1 (0.999 for 99.9%), got {objective!r}")
-    if data["period"] != PERIOD_NAME:
-        # The burn-rate factors of the policy are derived for a 30-day period.
-        raise SpecError(f"{path}: period must be {PERIOD_NAME}, the period the burn-rate policy is built for")
-    duration_seconds(data["period"])
-    sli, alerts = data["sli"], data["alerts"]
-    if not isinstance(sli, dict) or not isinstance(alerts, dict):
-        raise SpecError(f"{path}: sli and alerts must be mappings")
-    queries = {}
-    for key in ("error_query", "total_query"):
-        query = sli.get(key)
-        if not isinstance(query, str) or WINDOW_PLACEHOLDER not in query:
-            raise SpecError(f"{path}: sli.{key} must be a PromQL string using {WINDOW_PLACEHOLDER} as its range")
-        queries[key] = " ".join(query.split())
-    names = {}
-    for key in ("page", "ticket"):
-        name = alerts.get(key)
-        if not isinstance(name, str) or not _ALERT_NAME.match(name):
-            raise SpecError(f"{path}: alerts.{key} must be a CamelCase alert name, got {name!r}")
-        names[key] = name
+        raise SpecError(
+            f"SLO {slo.name}: objective must be a ratio between 0 and 1 (0.999 for 99.9%), got {objective!r}"
+        )
+    for key in ("page_alert", "ticket_alert"):
+        name = getattr(slo, key)
+        if not _ALERT_NAME.match(name):
+            raise SpecError(f"SLO {slo.name}: {key} must be a CamelCase alert name, got {name!r}")
+    error, total, description = SLI_BUILDERS[slo.name](config, slo)
     return SloSpec(
-        service=data["service"],
-        slo=data["slo"],
-        title=str(data["title"]),
+        service=config.service,
+        slo=slo.name,
+        title=slo.title,
         objective=float(objective),
-        period=data["period"],
-        description=" ".join(str(data["description"]).split()),
-        error_query=queries["error_query"],
-        total_query=queries["total_query"],
-        page_alert=names["page"],
-        ticket_alert=names["ticket"],
-        source=path,
+        period=config.windows.period,
+        description=description,
+        error_query=error,
+        total_query=total,
+        page_alert=slo.page_alert,
+        ticket_alert=slo.ticket_alert,
     )
 
 
-def slo_spec_list(*, specs_dir: Path = SPECS_DIR) -> list[SloSpec]:
-    """Every spec in `specs_dir`, in file-name order; SLO names must be unique."""
-    specs = [slo_spec_load(path=path) for path in sorted(specs_dir.glob("*.yaml"))]
-    if not specs:
-        raise SpecError(f"{specs_dir}: no *.yaml SLO specs found")
-    seen: dict[tuple[str, str], Path] = {}
-    for spec in specs:
-        key = (spec.service, spec.slo)
-        if key in seen:
-            raise SpecError(f"{spec.source}: SLO {spec.service}/{spec.slo} is already defined in {seen[key]}")
-        seen[key] = spec.source
+def slo_spec_list(*, config: MonitoringConfig = CONFIG) -> list[SloSpec]:
+    """Every SLO of `config`, ordered by name (the order of the generated rule groups); names must be unique."""
+    specs = sorted((slo_spec_build(slo, config=config) for slo in config.slos), key=lambda spec: spec.slo)
+    names = [spec.slo for spec in specs]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise SpecError(f"SLO {', '.join(duplicates)} is defined more than once")
     return specs

@@ -12,17 +12,18 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from monitoring.config import CONFIG, LAB, WINDOW_SETS
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PROFILES = ("embedded", "services")
-WINDOW_SETS = ("lab", "production")
 
 DEFAULT_APP_PORT = 8000
-DEFAULT_APP_METRICS_PORT = 9101
-DEFAULT_CONSUMER_METRICS_PORT = 9102
-DEFAULT_PROMETHEUS_PORT = 9090
-DEFAULT_ALERTMANAGER_PORT = 9093
-DEFAULT_WEBHOOK_PORT = 9095
+DEFAULT_APP_METRICS_PORT = CONFIG.ports.app_metrics
+DEFAULT_CONSUMER_METRICS_PORT = CONFIG.ports.consumer_metrics
+DEFAULT_PROMETHEUS_PORT = CONFIG.ports.prometheus
+DEFAULT_ALERTMANAGER_PORT = CONFIG.ports.alertmanager
+DEFAULT_WEBHOOK_PORT = CONFIG.ports.webhook
 DEFAULT_PGBOUNCER_PORT = 6432
 DEFAULT_SERVICES_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/chowist_lab"
 DEFAULT_SERVICES_REDIS_URL = "redis://127.0.0.1:6379/1"
@@ -55,7 +56,7 @@ class LabConfig:
     pgbouncer_user: str = "postgres"
     database_url: str = ""
     redis_url: str = ""
-    window_set: str = "lab"
+    window_set: str = LAB
     ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S
     stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S
     host: str = "127.0.0.1"

@@ -10,8 +10,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE_DIR = ROOT / "experiments" / "catalogue"
 LOCUST_DIR = ROOT / "experiments" / "locust"
 
-# Views never counted as user traffic: probes, and requests no route matched (see METRICS.md).
-EXCLUDED_VIEWS = ("core:healthz", "core:readyz", "unmatched")
 # The lab checks itself: throughput from Locust and from Prometheus must agree this closely.
 THROUGHPUT_AGREEMENT = 0.02
 # How long to wait for the consumer to drain what a run enqueued before counting what was recorded.

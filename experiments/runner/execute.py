@@ -93,7 +93,7 @@ class Runner:
         self._drain()
         self.display.phase(f"{label}: warming up ({self.experiment.load.warmup_requests} requests)")
         self._warm_up(ids_file, self.experiment.load.warmup_requests)
-        jobs = (q.APP_JOB, q.WORKER_JOB)
+        jobs = q.SCRAPED_JOBS
         quiet = time.time()
         t0 = self.prom.wait_scrape_after(jobs, quiet, timeout_s=SCRAPE_WAIT_S)
         before = counters_read(self.prom)
@@ -188,7 +188,7 @@ class Runner:
         `since` reach the number Locust had accepted (202). Returns False when that did not happen within
         DRAIN_TIMEOUT_S: the report then shows the shortfall."""
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
-        jobs = (q.APP_JOB, q.WORKER_JOB)
+        jobs = q.SCRAPED_JOBS
         while True:
             self.prom.wait_scrape_after(jobs, time.time(), timeout_s=SCRAPE_WAIT_S)
             backlog = self.prom.scalar(q.INBOX_BACKLOG) + self.prom.scalar(q.QUEUE_DEPTH)

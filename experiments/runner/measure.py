@@ -17,8 +17,8 @@ from experiments.runner import queries as q
 from experiments.runner.config import THROUGHPUT_AGREEMENT
 from experiments.runner.loadgen import LocustResult
 from experiments.runner.prom import Prometheus
-from slo.policy import PERIOD_NAME, duration_seconds, window_duration
-from slo.spec import SPECS_DIR, SloSpec, slo_spec_load
+from monitoring.config import CONFIG
+from slo.policy import duration_seconds, window_duration
 
 COUNTERS = {
     "requests": q.REQUESTS,
@@ -31,10 +31,6 @@ COUNTERS = {
 
 def counters_read(prom: Prometheus) -> dict[str, float]:
     return {name: prom.scalar(expr) for name, expr in COUNTERS.items()}
-
-
-def slo_specs() -> list[SloSpec]:
-    return [slo_spec_load(path=p) for p in sorted(SPECS_DIR.glob("*.yaml"))]
 
 
 @dataclass
@@ -179,12 +175,11 @@ def slo_measure(*, prom: Prometheus, t1: float, window_s: int, window_set: str) 
     window's traffic rate: (error ratio / budget) x (window / period). The period is the lab's
     compressed one when the lab window set is loaded.
     """
-    period_s = duration_seconds(window_duration(PERIOD_NAME, window_set=window_set))
+    period_s = duration_seconds(window_duration(CONFIG.windows.period, window_set=window_set))
     out = {}
-    for spec in slo_specs():
-        window = f"{window_s}s"
-        total = prom.scalar(f"({spec.total_query_for(window)})", at=t1)
-        errors = prom.scalar(f"({spec.error_query_for(window)})", at=t1)
+    for spec, total_query, error_query in q.slo_sli_queries(window_s):
+        total = prom.scalar(total_query, at=t1)
+        errors = prom.scalar(error_query, at=t1)
         error_ratio = min(max(errors / total, 0.0), 1.0) if total > 0 else 0.0
         out[spec.slo] = {
             "sli": round(1 - error_ratio, 6),

@@ -11,59 +11,62 @@ import matplotlib
 matplotlib.use("Agg")  # files only, never a display
 import matplotlib.pyplot as plt
 
-from experiments.runner import queries as q
 from experiments.runner.measure import RunMeasurement
 from experiments.runner.prom import Prometheus, PrometheusError
+from grafana.panels import DASHBOARDS, render_promql
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Grafana's $__rate_interval is at least four scrape intervals; the lab scrapes every 5 s.
 RATE_INTERVAL = "20s"
 MAX_POINTS = 600
-# The report's plots: (dashboard uid, panel title) on the dashboards, with the fallback panel's slug.
+# The report's plots: (dashboard uid, panel title) of dashboard panels, plotted with their own PromQL.
 REPORT_PANELS = (
-    ("chowist-service-overview", "Total request rate and 5xx rate", "throughput"),
-    ("chowist-service-overview", "Latency p50 / p95 / p99 (user-facing views)", "latency"),
-    ("chowist-service-overview", "5xx ratio by view", "error-ratio"),
-    ("chowist-slos", "Current burn rate (5m) by SLO", "burn-rate"),
-    ("chowist-slos", "Burn rate by window: availability", None),
-    ("chowist-background-jobs", "Job lag p50 / p95 / p99 (enqueue to start)", "job-lag"),
-    ("chowist-background-jobs", "Queue depth", "queue-depth"),
-    ("chowist-background-jobs", "Interactions inbox backlog", None),
+    ("chowist-service-overview", "Total request rate and 5xx rate"),
+    ("chowist-service-overview", "Latency p50 / p95 / p99 (user-facing views)"),
+    ("chowist-service-overview", "5xx ratio by view"),
+    ("chowist-slos", "Current burn rate (5m) by SLO"),
+    ("chowist-slos", "Burn rate by window: availability"),
+    ("chowist-background-jobs", "Job lag p50 / p95 / p99 (enqueue to start)"),
+    ("chowist-background-jobs", "Queue depth"),
+    ("chowist-background-jobs", "Interactions inbox backlog"),
 )
+
+
+@dataclass(frozen=True)
+class ReportPanel:
+    """One plot: a title, a unit and PromQL expressions (legend -> expr) exactly as on the dashboard."""
+
+    slug: str
+    title: str
+    unit: str
+    exprs: dict[str, str]
 
 
 @dataclass(frozen=True)
 class Plot:
     slug: str
     title: str
-    source: str  # "dashboard <title>" or "runner fallback"
     path: Path
     exprs: dict[str, str]
 
 
-def report_panels() -> list[q.Panel]:
-    """The panels to plot: the dashboards' PromQL when grafana/ is importable, else the fallbacks."""
-    fallbacks = {p.slug: p for p in q.FALLBACK_PANELS}
-    try:
-        from grafana.panels import DASHBOARDS
-    except ImportError:
-        return list(q.FALLBACK_PANELS)
+def report_panels() -> list[ReportPanel]:
+    """The dashboard panels the report plots; a panel renamed or removed on a dashboard is an error here."""
     by_key = {(d.uid, p.title): (d, p) for d in DASHBOARDS for p in d.panels}
+    missing = [f"{uid}: {title!r}" for uid, title in REPORT_PANELS if (uid, title) not in by_key]
+    if missing:
+        raise LookupError(f"the report plots panels no dashboard has (grafana/panels.py): {', '.join(missing)}")
     out = []
-    for uid, title, fallback in REPORT_PANELS:
-        found = by_key.get((uid, title))
-        if found:
-            dashboard, panel = found
-            out.append(
-                q.Panel(
-                    slug=_slug(title),
-                    title=f"{title} ({dashboard.title})",
-                    unit=panel.unit,
-                    exprs={query.legend or f"series {i}": query.expr for i, query in enumerate(panel.queries)},
-                )
+    for key in REPORT_PANELS:
+        dashboard, panel = by_key[key]
+        out.append(
+            ReportPanel(
+                slug=_slug(panel.title),
+                title=f"{panel.title} ({dashboard.title})",
+                unit=panel.unit,
+                exprs={query.legend or f"series {i}": query.expr for i, query in enumerate(panel.queries)},
             )
-        elif fallback:
-            out.append(fallbacks[fallback])
+        )
     return out
 
 
@@ -72,10 +75,6 @@ def _slug(title: str) -> str:
 
 
 def _render(expr: str) -> str:
-    try:
-        from grafana.panels import render_promql
-    except ImportError:
-        return expr.replace("$__rate_interval", RATE_INTERVAL)
     return render_promql(expr, rate_interval=RATE_INTERVAL)
 
 
@@ -123,7 +122,7 @@ def plots_write(*, prom: Prometheus, runs: list[RunMeasurement], out_dir: Path) 
         fig.tight_layout()
         fig.savefig(path, format="png")
         plt.close(fig)
-        plots.append(Plot(panel.slug, panel.title, "dashboards", path, panel.exprs))
+        plots.append(Plot(panel.slug, panel.title, path, panel.exprs))
     return plots
 
 

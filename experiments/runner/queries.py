@@ -1,17 +1,18 @@
-"""Every PromQL expression the runner uses: the measurement (counters read at the window's edges) and
-the report's plots. Plots prefer the dashboards' own PromQL (grafana/) so a report and a dashboard
-never disagree; the fallbacks below are the same expressions, kept for when grafana/ can't be imported.
+"""The PromQL the runner's measurement reads: counters at the window's edges, job lag, burn rates.
+
+Metric names and selectors are monitoring.config's; the report's plots use the dashboards' own PromQL
+(grafana.panels, see plots.py), so a report and a dashboard never disagree.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from monitoring.config import CONFIG
+from slo.spec import SloSpec, slo_spec_list
 
-from experiments.runner.config import EXCLUDED_VIEWS
-
-APP_JOB = "chowist-app"
-WORKER_JOB = "chowist-worker"
-USER_VIEWS = f'view!~"{"|".join(EXCLUDED_VIEWS)}"'
+M = CONFIG.metrics
+USER_VIEWS = CONFIG.user_facing_selector
+# The jobs whose next scrape brackets a measurement window.
+SCRAPED_JOBS = CONFIG.jobs.chowist
 
 # Only series present in the latest scrapes. An instant selector already drops a series whose process
 # stopped exporting it (staleness marker), but after a lab restart Prometheus (which keeps its storage)
@@ -24,25 +25,25 @@ def fresh_sum(selector: str) -> str:
 
 
 # Counters summed over every series: read at the two edges of a window, their difference is exact.
-REQUESTS = fresh_sum(f"chowist_http_requests_total{{{USER_VIEWS}}}")
-REQUESTS_5XX = fresh_sum(f'chowist_http_requests_total{{{USER_VIEWS},status=~"5.."}}')
-INTERACTIONS_ACCEPTED = fresh_sum("chowist_interactions_accepted_total")
+REQUESTS = fresh_sum(f"{M.http_requests}{{{USER_VIEWS}}}")
+REQUESTS_5XX = fresh_sum(f"{M.http_requests}{{{USER_VIEWS},{CONFIG.server_error_selector}}}")
+INTERACTIONS_ACCEPTED = fresh_sum(M.interactions_accepted)
 # Sync mode counts in the app and queued mode in the consumer: summed over both jobs.
-INTERACTIONS_RECORDED = fresh_sum("chowist_interactions_recorded_total")
-JOBS_PROCESSED = fresh_sum('chowist_jobs_total{outcome="success"}')
-INBOX_BACKLOG = fresh_sum("chowist_inbox_backlog")
-QUEUE_DEPTH = fresh_sum("chowist_queue_depth")
+INTERACTIONS_RECORDED = fresh_sum(M.interactions_recorded)
+JOBS_PROCESSED = fresh_sum(f'{M.jobs}{{outcome="success"}}')
+INBOX_BACKLOG = fresh_sum(M.inbox_backlog)
+QUEUE_DEPTH = fresh_sum(M.queue_depth)
 
 
 def job_lag_quantile(q: float, window_s: int) -> str:
-    return f"histogram_quantile({q}, sum by (le) (increase(chowist_job_lag_seconds_bucket[{window_s}s])))"
+    return f"histogram_quantile({q}, sum by (le) (increase({M.job_lag}_bucket[{window_s}s])))"
 
 
 def job_lag_max(window_s: int) -> str:
     # The histogram can't give a maximum; the oldest pending age is sampled at every scrape.
     return (
-        f"max(max_over_time(chowist_queue_oldest_pending_age_seconds[{window_s}s]) "
-        f"or max_over_time(chowist_inbox_oldest_pending_age_seconds[{window_s}s]))"
+        f"max(max_over_time({M.queue_oldest_pending_age}[{window_s}s]) "
+        f"or max_over_time({M.inbox_oldest_pending_age}[{window_s}s]))"
     )
 
 
@@ -50,68 +51,12 @@ def burn_rate_max(slo: str, window_s: int) -> str:
     return f'max(max_over_time(slo:current_burn_rate:ratio{{slo="{slo}"}}[{window_s}s]))'
 
 
-def objective(slo: str) -> str:
-    return f'max(slo:objective:ratio{{slo="{slo}"}})'
-
-
 ALERTS_FIRING = 'ALERTS{alertstate="firing"}'
 
 
-@dataclass(frozen=True)
-class Panel:
-    """One plot: a title, a unit and PromQL expressions (legend -> expr) as on the dashboard."""
-
-    slug: str
-    title: str
-    unit: str
-    exprs: dict[str, str]
-
-
-RATE = "$__rate_interval"
-
-FALLBACK_PANELS: tuple[Panel, ...] = (
-    Panel(
-        "throughput",
-        "Throughput by view",
-        "req/s",
-        {"{{view}}": f"sum by (view) (rate(chowist_http_requests_total{{{USER_VIEWS}}}[{RATE}]))"},
-    ),
-    Panel(
-        "latency",
-        "Latency percentiles",
-        "s",
-        {
-            f"p{int(q * 100)}": f"histogram_quantile({q}, sum by (le) (rate(chowist_http_request_duration_seconds_bucket{{{USER_VIEWS}}}[{RATE}])))"
-            for q in (0.5, 0.95, 0.99)
-        },
-    ),
-    Panel(
-        "error-ratio",
-        "5xx ratio",
-        "ratio",
-        {
-            "5xx ratio": f'sum(rate(chowist_http_requests_total{{{USER_VIEWS},status=~"5.."}}[{RATE}])) / sum(rate(chowist_http_requests_total{{{USER_VIEWS}}}[{RATE}]))'
-        },
-    ),
-    Panel(
-        "burn-rate",
-        "SLO burn rate",
-        "x budget",
-        {"{{slo}}": 'max by (slo) (slo:current_burn_rate:ratio{service="chowist"})'},
-    ),
-    Panel(
-        "job-lag",
-        "Job lag percentiles",
-        "s",
-        {
-            f"p{int(q * 100)}": f"histogram_quantile({q}, sum by (le) (rate(chowist_job_lag_seconds_bucket[{RATE}])))"
-            for q in (0.5, 0.95, 0.99)
-        },
-    ),
-    Panel(
-        "queue-depth",
-        "Queue depth and inbox backlog",
-        "items",
-        {"queue depth": "sum(chowist_queue_depth)", "inbox backlog": "sum(chowist_inbox_backlog)"},
-    ),
-)
+def slo_sli_queries(window_s: int) -> list[tuple[SloSpec, str, str]]:
+    """Per SLO: its spec, and its own SLI queries (total, errors) over the last `window_s` seconds."""
+    window = f"{window_s}s"
+    return [
+        (spec, f"({spec.total_query_for(window)})", f"({spec.error_query_for(window)})") for spec in slo_spec_list()
+    ]

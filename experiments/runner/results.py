@@ -18,7 +18,9 @@ from typing import Any
 
 from experiments.runner.catalogue import Expectation, Experiment
 from experiments.runner.config import ROOT
-from experiments.runner.measure import RunMeasurement, slo_specs
+from experiments.runner.measure import RunMeasurement
+from monitoring.config import CONFIG
+from slo.spec import slo_spec_list
 
 CONTRACT_KEYS = (
     "experiment",
@@ -82,8 +84,8 @@ def dashboard_versions() -> dict[str, int]:
 def step_limits(experiment: Experiment) -> tuple[float, float]:
     """(p95 in ms, 5xx ratio) above which a capacity step is broken."""
     p95 = next((x.params["value"] for x in experiment.expectations if x.type == "p95_below_ms"), DEFAULT_STEP_P95_MS)
-    budget = next((s.error_budget for s in slo_specs() if s.slo == "availability"), 0.001)
-    return float(p95), budget
+    availability = next(s for s in slo_spec_list() if s.slo == CONFIG.slos.availability.name)
+    return float(p95), availability.error_budget
 
 
 def _mean(values: list[float]) -> float:

@@ -173,3 +173,11 @@ def test_locust_runs_headless_with_csv_html_and_processes_when_asked(tmp_path: P
     assert "--processes" not in one
     assert four[four.index("--processes") + 1] == "4"
     assert one[one.index("--mix") + 1] == "detail=2"
+
+
+def test_the_report_plots_panels_the_dashboards_have() -> None:
+    from experiments.runner.plots import REPORT_PANELS, report_panels
+
+    panels = report_panels()
+    assert len(panels) == len(REPORT_PANELS)
+    assert all(panel.exprs for panel in panels)

@@ -1,6 +1,6 @@
 """What the rule files must do, restated from the brief and observability/METRICS.md.
 
-Deliberately independent of slo/policy.py and slo/specs: a typo in the generator's inputs must fail a
+Deliberately independent of monitoring/config.py and slo/: a typo in the generator's inputs must fail a
 test instead of being copied into it.
 """
 

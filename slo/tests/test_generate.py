@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
+from monitoring.config import CONFIG, MonitoringConfig
 from slo import generate
 from slo.policy import window_duration
 from slo.spec import SpecError, slo_spec_list
@@ -116,50 +118,44 @@ def test_specs_carry_the_objectives_of_the_brief() -> None:
         assert specs[name].period == "30d"
 
 
-def _write_spec(directory: Path, name: str, text: str) -> None:
-    directory.mkdir(exist_ok=True)
-    (directory / f"{name}.yaml").write_text(text)
-
-
-GOOD_SPEC = (ROOT / "slo" / "specs" / "availability.yaml").read_text()
+def _config_with(**latency: object) -> MonitoringConfig:
+    return replace(CONFIG, slos=replace(CONFIG.slos, latency=replace(CONFIG.slos.latency, **latency)))
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("change", "message"),
     [
-        ("objective: [", "not valid YAML"),
-        ("- a list", "mapping"),
-        (GOOD_SPEC.replace("objective: 0.999", "objective: 99.9"), "between 0 and 1"),
-        (GOOD_SPEC.replace("period: 30d", "period: 7d"), "period must be 30d"),
-        (GOOD_SPEC.replace("[{{window}}]", "[5m]"), "{{window}}"),
-        (GOOD_SPEC.replace("page: AvailabilitySLOPageBurn", "page: not-an-alert"), "alerts.page"),
-        (GOOD_SPEC.replace("slo: availability", "slo: Avail ability"), "slo must be"),
-        ("\n".join(line for line in GOOD_SPEC.splitlines() if not line.startswith("title:")), "missing title"),
+        ({"objective": 99.0}, "between 0 and 1"),
+        ({"objective": True}, "between 0 and 1"),
+        ({"page_alert": "not-an-alert"}, "page_alert"),
+        ({"name": "Lat ency"}, "lower-case identifier"),
+        ({"name": "throughput"}, "no SLI is defined"),
+        ({"threshold_s": None}, "threshold_s"),
+        ({"threshold_s": 0}, "threshold_s"),
     ],
 )
-def test_a_bad_spec_is_refused_with_a_message_naming_the_problem(tmp_path: Path, text: str, message: str) -> None:
-    _write_spec(tmp_path / "specs", "broken", text)
+def test_a_bad_slo_is_refused_with_a_message_naming_the_problem(change: dict, message: str) -> None:
     with pytest.raises(SpecError, match=re.escape(message)):
-        slo_spec_list(specs_dir=tmp_path / "specs")
+        slo_spec_list(config=_config_with(**change))
 
 
-def test_duplicate_slos_and_empty_spec_dirs_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match=r"no \*\.yaml SLO specs"):
-        slo_spec_list(specs_dir=tmp_path)
-    _write_spec(tmp_path / "specs", "a", GOOD_SPEC)
-    _write_spec(tmp_path / "specs", "b", GOOD_SPEC)
-    with pytest.raises(SpecError, match="already defined"):
-        slo_spec_list(specs_dir=tmp_path / "specs")
+def test_duplicate_slos_are_refused() -> None:
+    config = _config_with(name="availability")
+    with pytest.raises(SpecError, match="more than once"):
+        slo_spec_list(config=config)
 
 
-def test_cli_writes_the_chosen_set_and_exits_2_on_a_bad_spec(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_every_sli_query_has_the_window_placeholder_and_aggregates_to_one_series() -> None:
+    for spec in slo_spec_list():
+        for query in (spec.error_query, spec.total_query):
+            assert "[{{window}}]" in query
+            assert query.startswith("sum(") and " by " not in query
+
+
+def test_cli_writes_the_chosen_set(tmp_path: Path) -> None:
     out = tmp_path / "lab.yml"
     assert generate.main(["--window-set", "lab", "--output", str(out)]) == 0
     assert out.read_text() == RULE_FILES["lab"].read_text()
-    _write_spec(tmp_path / "bad", "broken", "objective: [")
-    assert generate.main(["--specs-dir", str(tmp_path / "bad"), "--output", str(tmp_path / "x.yml")]) == 2
-    assert "not valid YAML" in capsys.readouterr().err
-    assert not (tmp_path / "x.yml").exists()
 
 
 def test_window_sets_refuse_windows_they_cannot_scale() -> None:

@@ -79,11 +79,18 @@ def test_prometheus_config_scrapes_the_configured_ports_with_one_window_set() ->
     assert production and not any("lab" in Path(path).name for path in production)
 
 
-def test_missing_sources_fall_back_to_a_minimal_config(tmp_path: Path) -> None:
-    prometheus = render.prometheus_config(_config(), source=tmp_path / "absent.yml")
-    assert {job["job_name"] for job in prometheus["scrape_configs"]} == {"chowist-app", "chowist-worker", "prometheus"}
-    alertmanager = render.alertmanager_config(_config(), source=tmp_path / "absent.yml")
-    assert alertmanager["receivers"][0]["webhook_configs"][0]["url"].startswith("http://127.0.0.1:19095/")
+def test_lab_configs_differ_from_the_committed_ones_only_in_ports_and_rule_files() -> None:
+    """The lab renders with the generator of prometheus/*.yml: no second copy of routing or timings."""
+    committed = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
+    rendered = render.prometheus_config(_config())
+    assert rendered["global"] == committed["global"]
+    assert [job["job_name"] for job in rendered["scrape_configs"]] == [
+        job["job_name"] for job in committed["scrape_configs"]
+    ]
+    committed_am = yaml.safe_load((ROOT / "prometheus" / "alertmanager.yml").read_text())
+    rendered_am = render.alertmanager_config(_config())
+    assert rendered_am["route"] == committed_am["route"]
+    assert rendered_am["inhibit_rules"] == committed_am["inhibit_rules"]
 
 
 def test_alertmanager_notifies_the_configured_webhook() -> None:
@@ -121,9 +128,3 @@ def test_the_cache_never_shares_hueys_redis_database() -> None:
     assert redis_neighbour_db("redis://127.0.0.1:6379/1") == "redis://127.0.0.1:6379/2"
     assert redis_neighbour_db("redis://127.0.0.1:6379/15") == "redis://127.0.0.1:6379/14"
     assert redis_neighbour_db("redis://127.0.0.1:6379") == "redis://127.0.0.1:6379/1"
-
-
-def test_committed_sources_parse() -> None:
-    for source in (render.PROMETHEUS_SOURCE, render.ALERTMANAGER_SOURCE):
-        if source.exists():
-            assert isinstance(yaml.safe_load(source.read_text()), dict)

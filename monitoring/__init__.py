@@ -1,0 +1,1 @@
+"""One monitoring config (config.py) read by slo/, prometheus/, grafana/, loki/ and experiments/."""

@@ -1,0 +1,233 @@
+"""The monitoring config: every fact the rules, dashboards, LogQL and experiment reports share, once.
+
+In the style of kubernetes-mixin's `config.libsonnet`: one object (`CONFIG`) holding job names, ports, metric
+names, selectors, the user-facing view filter, the SLOs with their objectives and thresholds, the window sets
+and the alert timings. Selectors are properties derived from the fields, so changing a field (a job name, a
+metric name, the latency threshold) reaches slo/, prometheus/, grafana/, loki/ and experiments/ alike.
+
+Consumers read `monitoring.config.CONFIG` at import time; nothing here reads the environment (the lab's own
+ports come from experiments/lab/config.py, whose defaults are these).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PRODUCTION = "production"
+LAB = "lab"
+# Production windows are the windows' names; the lab set compresses them (see Windows.lab_scale).
+WINDOW_SETS: tuple[str, ...] = (PRODUCTION, LAB)
+
+ROOT = Path(__file__).resolve().parent.parent
+# The generated rule files, one per window set: slo/ writes them, prometheus/ and the lab load them. Each
+# file's name carries its set's name.
+RULES_DIR = ROOT / "prometheus" / "rules"
+RULE_FILE_NAMES = {PRODUCTION: "slo-production.rules.yml", LAB: "slo-lab.rules.yml"}
+
+
+def rule_file_path(window_set: str) -> Path:
+    return RULES_DIR / RULE_FILE_NAMES[window_set]
+
+
+@dataclass(frozen=True)
+class Jobs:
+    """Prometheus scrape job names."""
+
+    app: str = "chowist-app"
+    worker: str = "chowist-worker"
+    prometheus: str = "prometheus"
+    postgres: str = "postgres"
+    redis: str = "redis"
+
+    @property
+    def chowist(self) -> tuple[str, ...]:
+        """The jobs that serve users or do their work: an outage of one of them pages."""
+        return (self.app, self.worker)
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Ports of the metrics contract (observability/METRICS.md); the lab may substitute its own."""
+
+    app_metrics: int = 9101
+    consumer_metrics: int = 9102
+    prometheus: int = 9090
+    alertmanager: int = 9093
+    webhook: int = 9095
+    # The exporters' own defaults.
+    postgres_exporter: int = 9187
+    redis_exporter: int = 9121
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Metric names as the app and the consumer export them (observability/METRICS.md).
+
+    Histograms are named by their base name; queries append _bucket, _sum and _count.
+    """
+
+    http_requests: str = "chowist_http_requests_total"
+    http_request_duration: str = "chowist_http_request_duration_seconds"
+    http_requests_in_progress: str = "chowist_http_requests_in_progress"
+    db_queries_per_request: str = "chowist_db_queries_per_request"
+    db_time_per_request: str = "chowist_db_time_per_request_seconds"
+    cache_requests: str = "chowist_cache_requests_total"
+    build_info: str = "chowist_build_info"
+    fault_active: str = "chowist_fault_active"
+    interactions_accepted: str = "chowist_interactions_accepted_total"
+    interactions_recorded: str = "chowist_interactions_recorded_total"
+    job_lag: str = "chowist_job_lag_seconds"
+    job_duration: str = "chowist_job_duration_seconds"
+    jobs: str = "chowist_jobs_total"
+    queue_depth: str = "chowist_queue_depth"
+    queue_oldest_pending_age: str = "chowist_queue_oldest_pending_age_seconds"
+    inbox_backlog: str = "chowist_inbox_backlog"
+    inbox_oldest_pending_age: str = "chowist_inbox_oldest_pending_age_seconds"
+
+
+@dataclass(frozen=True)
+class Slo:
+    """One SLO: its objective and, for the threshold SLOs, the bound a good event stays under."""
+
+    name: str
+    title: str
+    objective: float
+    page_alert: str
+    ticket_alert: str
+    # Seconds; must be a bucket boundary of the histogram the SLI reads (observability/metrics.py).
+    threshold_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Slos:
+    availability: Slo = Slo(
+        "availability", "Availability", 0.999, "AvailabilitySLOPageBurn", "AvailabilitySLOTicketBurn"
+    )
+    latency: Slo = Slo("latency", "Latency", 0.99, "LatencySLOPageBurn", "LatencySLOTicketBurn", threshold_s=0.3)
+    freshness: Slo = Slo(
+        "freshness", "Job freshness", 0.99, "FreshnessSLOPageBurn", "FreshnessSLOTicketBurn", threshold_s=5.0
+    )
+
+    def __iter__(self) -> Iterator[Slo]:
+        return iter((self.availability, self.latency, self.freshness))
+
+
+@dataclass(frozen=True)
+class BurnCondition:
+    """Fire when the error ratio exceeds factor x budget over both the long and the short window."""
+
+    factor: float
+    long_window: str
+    short_window: str
+
+
+@dataclass(frozen=True)
+class BurnAlert:
+    severity: str
+    conditions: tuple[BurnCondition, ...]
+
+
+@dataclass(frozen=True)
+class HealthTimings:
+    """How long a plain (non-SLO) condition must last before it alerts, in one window set."""
+
+    target_down_for: str
+    consumer_stalled_window: str
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The windows the SLI error ratio is recorded over, named as in production."""
+
+    names: tuple[str, ...] = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+    period: str = "30d"
+    # Lab windows are the production ones divided by this factor: with 5 s scrapes the shortest (5m -> 25s)
+    # still spans five scrapes, and the 14.4x page (1h -> 5m) can fire inside a 10-minute run.
+    lab_scale: int = 12
+    min_scrapes_per_window: int = 4
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    service: str = "chowist"
+    jobs: Jobs = field(default_factory=Jobs)
+    ports: Ports = field(default_factory=Ports)
+    metrics: Metrics = field(default_factory=Metrics)
+    # Scrape and rule evaluation interval of every Prometheus config (native lab and compose).
+    scrape_interval_s: int = 5
+    # Views never counted as user traffic: the probes, and requests no route matched (METRICS.md).
+    excluded_views: tuple[str, ...] = ("core:healthz", "core:readyz", "unmatched")
+    slos: Slos = field(default_factory=Slos)
+    windows: Windows = field(default_factory=Windows)
+    # SRE Workbook, chapter 5, "multiwindow, multi-burn-rate alerts" (30-day period).
+    burn_alerts: tuple[BurnAlert, ...] = (
+        BurnAlert("page", (BurnCondition(14.4, "1h", "5m"), BurnCondition(6, "6h", "30m"))),
+        BurnAlert("ticket", (BurnCondition(3, "1d", "2h"), BurnCondition(1, "3d", "6h"))),
+    )
+    health_timings: dict[str, HealthTimings] = field(
+        default_factory=lambda: {
+            PRODUCTION: HealthTimings(target_down_for="2m", consumer_stalled_window="10m"),
+            # Three and twelve scrapes: quick enough for a 10-minute experiment, slow enough not to flap.
+            LAB: HealthTimings(target_down_for="15s", consumer_stalled_window="1m"),
+        }
+    )
+    runbook_base_url: str = "slo/runbooks/"
+    # Alertmanager timings: a 10-minute experiment sees a notification within seconds of the alert firing.
+    group_wait: str = "10s"
+    group_interval: str = "30s"
+    repeat_interval: str = "1h"
+    webhook_path: str = "/alerts"
+
+    # --- selectors (label matchers without braces, to combine with others) ------------------------------
+    @property
+    def app_selector(self) -> str:
+        return f'job="{self.jobs.app}"'
+
+    @property
+    def worker_selector(self) -> str:
+        return f'job="{self.jobs.worker}"'
+
+    @property
+    def chowist_jobs_selector(self) -> str:
+        return f'job=~"{"|".join(self.jobs.chowist)}"'
+
+    @property
+    def user_facing_selector(self) -> str:
+        """The SLOs' user-facing views: every view but the probes and unrouted requests."""
+        return f'view!~"{"|".join(self.excluded_views)}"'
+
+    @property
+    def server_error_selector(self) -> str:
+        return 'status=~"5.."'
+
+    @property
+    def slo_selector(self) -> str:
+        return f'service="{self.service}"'
+
+    # --- thresholds in the units other consumers speak ----------------------------------------------------
+    @property
+    def latency_threshold_ms(self) -> float:
+        """The latency SLO's bound in milliseconds (the unit of the log lines' duration_ms)."""
+        threshold = self.slos.latency.threshold_s
+        assert threshold is not None
+        return round(threshold * 1000, 6)
+
+    @property
+    def page_factors(self) -> tuple[float, ...]:
+        return tuple(c.factor for alert in self.burn_alerts if alert.severity == "page" for c in alert.conditions)
+
+
+CONFIG = MonitoringConfig()
+
+
+def le_matcher(threshold_s: float) -> str:
+    """The `le` matcher of the histogram bucket bounded by `threshold_s`.
+
+    The Python client writes integer bounds as "5.0", other clients as "5": a whole number matches both.
+    """
+    if float(threshold_s).is_integer():
+        whole = int(threshold_s)
+        return f'le=~"{whole}|{whole}\\\\.0"'
+    return f'le="{threshold_s:g}"'
