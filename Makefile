@@ -13,8 +13,8 @@ PROFILE ?= embedded
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 # Debian packages the lab runs for real: promtool/prometheus, amtool/alertmanager, compose validation.
-DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose pgbouncer wrk
-DEBIAN_COMMANDS := promtool prometheus amtool prometheus-alertmanager docker-compose wrk
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose pgbouncer wrk memcached
+DEBIAN_COMMANDS := promtool prometheus amtool prometheus-alertmanager docker-compose wrk memcached
 
 .PHONY: help
 help: ## List the targets

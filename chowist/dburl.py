@@ -9,6 +9,9 @@ from urllib.parse import parse_qs, urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+MEMCACHED_TIMEOUT_S = 0.5
+MEMCACHED_DEAD_TIMEOUT_S = 5
+
 
 def sqlite_database(path: Path, *, busy_timeout_s: float) -> dict[str, Any]:
     """SQLite tuned for a multi-process web server.
@@ -79,8 +82,38 @@ def cache_from_url(url: str, *, default_timeout: int, key_prefix: str) -> dict[s
             "OPTIONS": {"MAX_ENTRIES": int(parse_qs(parsed.query).get("max_entries", ["10000"])[0])},
             **common,
         }
+    if scheme == "memcached":
+        return {
+            "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+            "LOCATION": _memcached_servers(parsed.netloc, url),
+            # Short timeouts: a cache that does not answer must cost a miss, not a stalled request.
+            "OPTIONS": {
+                "connect_timeout": MEMCACHED_TIMEOUT_S,
+                "timeout": MEMCACHED_TIMEOUT_S,
+                "no_delay": True,
+                "use_pooling": True,
+                # pymemcache's HashClient takes a failed server out for dead_timeout seconds, then retries it.
+                "retry_attempts": 1,
+                "dead_timeout": MEMCACHED_DEAD_TIMEOUT_S,
+            },
+            **common,
+        }
     if scheme == "locmem":
         return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": parsed.netloc, **common}
     if scheme == "dummy":
         return {"BACKEND": "django.core.cache.backends.dummy.DummyCache", **common}
-    raise ImproperlyConfigured(f"CACHE_URL scheme not supported: {scheme!r} (use file://, redis://, locmem://)")
+    raise ImproperlyConfigured(
+        f"CACHE_URL scheme not supported: {scheme!r} (use file://, redis://, memcached://, locmem://)"
+    )
+
+
+def _memcached_servers(netloc: str, url: str) -> list[str]:
+    """`memcached://host:port[,host:port...]`: one or more servers (keys are hashed across them)."""
+    servers = [server.strip() for server in netloc.split(",") if server.strip()]
+    if not servers:
+        raise ImproperlyConfigured(f"CACHE_URL {url!r} names no memcached server (memcached://host:port)")
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        if not host or not port.isdigit():
+            raise ImproperlyConfigured(f"CACHE_URL {url!r}: {server!r} is not host:port")
+    return servers

@@ -104,6 +104,12 @@ def _connection_errors() -> tuple[type[BaseException], ...]:
         errors += (RedisConnectionError, RedisTimeoutError)
     except ImportError:
         pass
+    try:
+        from pymemcache.exceptions import MemcacheError
+
+        errors += (MemcacheError,)
+    except ImportError:
+        pass
     return errors
 
 
