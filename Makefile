@@ -13,8 +13,8 @@ PROFILE ?= embedded
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 # Debian packages the lab runs for real: promtool/prometheus, amtool/alertmanager, compose validation.
-DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose pgbouncer wrk memcached
-DEBIAN_COMMANDS := promtool prometheus amtool prometheus-alertmanager docker-compose wrk memcached
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose pgbouncer wrk memcached postgresql-client
+DEBIAN_COMMANDS := promtool prometheus amtool prometheus-alertmanager docker-compose wrk memcached pg_dump
 
 .PHONY: help
 help: ## List the targets
@@ -89,6 +89,15 @@ seed-benchmark: $(STAMP) ## Time a full-size seed_demo on a fresh SQLite databas
 	VAR_DIR=$$dir $(PY) manage.py migrate -v0 && \
 	echo "timing: VAR_DIR=$$dir $(PY) manage.py seed_demo" && \
 	time VAR_DIR=$$dir $(PY) manage.py seed_demo
+
+.PHONY: backup
+backup: $(STAMP) ## Back up the database while the app serves (SQLite online backup / pg_dump) to VAR_DIR/backups/ or OUTPUT=file
+	$(PY) manage.py backup$(if $(OUTPUT), --output $(OUTPUT),)
+
+.PHONY: restore
+restore: $(STAMP) ## Restore FILE=backup into the database (refuses a non-empty one unless FORCE=1); stop the app first
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=var/backups/<backup> [FORCE=1]"; exit 2; }
+	$(PY) manage.py restore $(FILE)$(if $(filter 1 on yes true,$(FORCE)), --force,)
 
 .PHONY: run
 run: migrate ## Serve the app with gunicorn on 127.0.0.1:8000 (gunicorn.conf.py)
