@@ -119,6 +119,28 @@ else:
     DATABASES = {"default": sqlite_database(VAR_DIR / "chowist.sqlite3", busy_timeout_s=DB_BUSY_TIMEOUT_S)}
     DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 600)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = DATABASES["default"].get("CONN_HEALTH_CHECKS", True)
+# A PostgreSQL streaming replica for reads (chowist/core/db_routing.py): writes, transactions, the consumer and a
+# client's reads for DB_READ_YOUR_WRITES_S after it wrote stay on the primary; an unreachable replica is skipped
+# for DB_REPLICA_RETRY_S.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
+DB_READ_YOUR_WRITES_S = env_float("DB_READ_YOUR_WRITES_S", 5.0)
+DB_REPLICA_RETRY_S = env_float("DB_REPLICA_RETRY_S", 5.0)
+if DATABASE_REPLICA_URL:
+    if not DATABASE_URL or DATABASE_URL.startswith("sqlite:"):
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL needs a PostgreSQL DATABASE_URL (the primary)")
+    DATABASES["replica"] = database_from_url(
+        DATABASE_REPLICA_URL,
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 600),
+        pool=False,
+        pool_min=0,
+        pool_max=0,
+        pgbouncer=False,
+        busy_timeout_s=DB_BUSY_TIMEOUT_S,
+    )
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    # Tests use the primary's test database through this alias rather than creating another one.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["chowist.core.db_routing.PrimaryReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -243,6 +265,9 @@ SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", DJANGO_ENV)
 SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0)
 SENTRY_SAMPLE_RATE = env_float("SENTRY_SAMPLE_RATE", 1.0)
 SENTRY_SEND_DEFAULT_PII = env_bool("SENTRY_SEND_DEFAULT_PII", False)
+if DATABASE_REPLICA_URL:
+    # Outside the session middleware, so session and user look-ups are routed within the request too.
+    MIDDLEWARE.insert(1, "chowist.core.db_routing.ReadYourWritesMiddleware")
 if OBSERVABILITY:
     # First, so it times and counts everything the other middleware answer (redirects, 400s, errors).
     MIDDLEWARE.insert(0, "observability.middleware.RequestObservabilityMiddleware")

@@ -56,6 +56,16 @@ interactions_accepted = Counter(
     "Interactions whose inbox INSERT committed.",
     ["kind", "mode"],
 )
+db_read_routes = Counter(
+    "chowist_db_read_routes",
+    "Read routing decisions when a read replica is configured, by database and reason.",
+    ["database", "reason"],
+)
+db_replica_fallbacks = Counter(
+    "chowist_db_replica_fallbacks",
+    "Times the read replica was found unusable and reads went to the primary, by reason.",
+    ["reason"],
+)
 reviews_created = Counter("chowist_reviews_created", "Reviews created.")
 signups = Counter("chowist_signups", "User accounts created.")
 # live*: a dead worker's value disappears with it, so a deploy never leaves the old git_sha behind.

@@ -1,0 +1,253 @@
+"""A real streaming replica (pg_basebackup of the shared PostgreSQL, hot standby on its own port) behind the app:
+reads go to it, a client reads its own writes from the primary, and a replica that dies costs no 5xx."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from http.cookiejar import CookieJar
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import pytest
+
+from conftest import free_port
+from experiments.lab.replica import (
+    ReplicaError,
+    ReplicaSpec,
+    replica_argv,
+    replica_check_primary,
+    replica_create,
+    replica_process_user,
+    replica_wait_caught_up,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+# The same default as the Makefile's test-postgres; the replica test's own database is named after it.
+TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/chowist")
+READY_TIMEOUT_S = 60
+SEED = ["--places", "20", "--users", "6", "--reviews", "40", "--interactions", "100", "--seed", "3"]
+REVIEWER = "demo00001"
+
+
+def _database_url() -> str:
+    parsed = urlparse(TEST_POSTGRES_URL)
+    # A prefix keeps the suffix that keeps names on a shared server apart (e.g. chowist_h7 -> replica_chowist_h7).
+    return urlunparse(parsed._replace(path="/replica_" + parsed.path.lstrip("/")))
+
+
+def _admin(url: str):
+    import psycopg
+
+    return psycopg.connect(urlunparse(urlparse(url)._replace(path="/postgres")), autocommit=True, connect_timeout=5)
+
+
+def _drop(url: str) -> None:
+    from psycopg import sql
+
+    with _admin(url) as conn:
+        name = urlparse(url).path.lstrip("/")
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _wait(what: str, check, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"{what} exited with {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            if check():
+                return
+        except Exception:  # noqa: S110 - not ready yet, whatever the reason
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"{what} not ready within {READY_TIMEOUT_S} s: {log.read_text()[-2000:]}")
+
+
+def _stop(process: subprocess.Popen, sig: signal.Signals = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def primary_url() -> Iterator[str]:
+    import psycopg
+
+    url = _database_url()
+    try:
+        _drop(url)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not reachable at {TEST_POSTGRES_URL}: {exc}")
+    with _admin(url) as conn:
+        conn.execute(f'CREATE DATABASE "{urlparse(url).path.lstrip("/")}"')
+    env = {**os.environ, "DJANGO_ENV": "test", "DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    for command in (["migrate", "-v0"], ["seed_demo", *SEED]):
+        subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True, timeout=300)
+    try:
+        yield url
+    finally:
+        _drop(url)
+
+
+@pytest.fixture
+def replica(primary_url: str) -> Iterator[tuple[ReplicaSpec, subprocess.Popen]]:
+    if shutil.which("pg_basebackup") is None:
+        pytest.skip("pg_basebackup is not installed (apt-get install postgresql-client)")
+    # Not under pytest's tmp_path: that is private to root and the replica runs as the postgres user.
+    base = Path(tempfile.mkdtemp(prefix="chowist-replica-"))
+    base.chmod(0o755)
+    spec = ReplicaSpec(primary_url=primary_url, data_dir=base / "data", port=free_port(), run_as="postgres")
+    try:
+        replica_check_primary(spec)
+    except ReplicaError as exc:
+        shutil.rmtree(base)
+        pytest.skip(str(exc))
+    log = base / "replica.log"
+    replica_create(spec, log=log)
+    user = replica_process_user(spec)
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            replica_argv(spec), stdout=out, stderr=subprocess.STDOUT, user=user, group=user, start_new_session=True
+        )
+    try:
+        _wait("the replica", lambda: _query(spec.url(), "SELECT pg_is_in_recovery()") is True, process, log)
+        yield spec, process
+    finally:
+        _stop(process, signal.SIGINT)  # fast shutdown
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _query(url: str, statement: str):
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=3, autocommit=True) as conn:
+        return conn.execute(statement).fetchone()[0]
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _client() -> urllib.request.OpenerDirector:
+    return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()), NoRedirect())
+
+
+def _fetch(client, url: str, data: dict | None = None) -> tuple[int, str]:
+    body = urllib.parse.urlencode(data).encode() if data is not None else None
+    try:
+        with client.open(url, data=body, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _metric(metrics_url: str, name: str, **labels: str) -> float:
+    text = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.mark.slow
+def test_reads_use_the_replica_own_writes_the_primary_and_a_dead_replica_costs_no_5xx(replica, tmp_path) -> None:
+    spec, replica_process = replica
+    primary_url = spec.primary_url
+    replica_url = spec.url()
+    replica_wait_caught_up(primary_url=primary_url, replica_url=replica_url, timeout_s=30)
+    port, metrics_port = free_port(), free_port()
+    log = tmp_path / "app.log"
+    env = {
+        **os.environ,
+        "DJANGO_ENV": "test",
+        "DATABASE_URL": primary_url,
+        "DATABASE_REPLICA_URL": replica_url,
+        "DB_READ_YOUR_WRITES_S": "30",
+        "DB_REPLICA_RETRY_S": "2",
+        "VAR_DIR": str(tmp_path / "var"),
+        "CACHE_URL": f"file://{tmp_path / 'cache'}",
+        "APP_PORT": str(port),
+        "APP_METRICS_PORT": str(metrics_port),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
+        "GUNICORN_WORKERS": "1",
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("REDIS_URL", None)
+    with log.open("ab") as out:
+        app = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "chowist.wsgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base, metrics = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics"
+    try:
+        _wait("gunicorn", lambda: urllib.request.urlopen(base + "/readyz", timeout=2).status == 200, app, log)
+        anonymous, reviewer = _client(), _client()
+        place_id = json.loads(_fetch(anonymous, base + "/api/places/")[1])["results"][0]["id"]
+        assert _metric(metrics, "chowist_db_read_routes_total", database="replica") > 0
+
+        def authors(client) -> dict[str, int]:
+            code, body = _fetch(client, base + f"/api/places/{place_id}/")
+            assert code == 200, body[:300]
+            return {r["author"]: r["rating"] for r in json.loads(body)["recent_reviews"]}
+
+        rating = 1 if authors(anonymous).get(REVIEWER) != 1 else 2
+
+        # Replay paused: the replica now lags by everything written from here on.
+        _query(replica_url, "SELECT pg_wal_replay_pause()")
+        login = _fetch(reviewer, base + "/accounts/login/")[1]
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login).group(1)
+        code, _ = _fetch(
+            reviewer,
+            base + "/accounts/login/",
+            {"username": REVIEWER, "password": "chowist-demo", "csrfmiddlewaretoken": token},
+        )
+        assert code == 302
+        detail = _fetch(reviewer, base + f"/places/{place_id}/")[1]
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', detail).group(1)
+        code, _ = _fetch(
+            reviewer,
+            base + f"/places/{place_id}/review/",
+            {"rating": str(rating), "csrfmiddlewaretoken": token},
+        )
+        assert code == 302
+
+        # The writer reads its own write (from the primary); a reader without writes still sees the replica.
+        assert authors(reviewer).get(REVIEWER) == rating
+        assert authors(anonymous).get(REVIEWER) != rating
+        _query(replica_url, "SELECT pg_wal_replay_resume()")
+        replica_wait_caught_up(primary_url=primary_url, replica_url=replica_url, timeout_s=30)
+        assert authors(anonymous).get(REVIEWER) == rating
+
+        # The replica dies: every read still answers, from the primary, with a log line and a metric.
+        _stop(replica_process, signal.SIGINT)
+        for _ in range(5):
+            for path in ["/api/places/", f"/api/places/{place_id}/", f"/places/{place_id}/", "/places/"]:
+                code, body = _fetch(anonymous, base + path)
+                assert code == 200, (path, code, body[:300])
+        assert _metric(metrics, "chowist_db_replica_fallbacks_total") >= 1
+        assert _metric(metrics, "chowist_db_read_routes_total", database="primary", reason="replica_down") > 0
+        assert "replica_unavailable" in log.read_text()
+    finally:
+        _stop(app)
