@@ -14,6 +14,7 @@ Configured by `DATABASE_REPLICA_URL` (settings add the `replica` alias and this 
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import time
 from collections.abc import Callable
@@ -70,10 +71,8 @@ def replica_mark_down(*, reason: str, error: BaseException | None = None) -> Non
             error=(str(error) or type(error).__name__) if error else "",
             retry_s=settings.DB_REPLICA_RETRY_S,
         )
-    try:
+    with contextlib.suppress(DatabaseError):  # already broken: closing is best effort
         connections[REPLICA].close()
-    except DatabaseError:
-        pass  # already broken: closing is best effort
 
 
 def _replica_usable() -> bool:
