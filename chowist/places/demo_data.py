@@ -35,6 +35,8 @@ DEFAULT_REVIEWS = 200_000
 DEFAULT_INTERACTIONS = 1_000_000
 DEFAULT_SEED = 42
 DEMO_PASSWORD = "chowist-demo"  # noqa: S105 - documented demo credential, never a real account
+# The account the load test uploads photos with (experiments/locust/locustfile.py logs in as it).
+DEMO_EDITOR = "lab-editor"
 DEMO_USERNAME_PREFIX = "demo"
 INTERACTION_WINDOW_DAYS = 30
 BATCH_ROWS = 20_000
@@ -484,3 +486,15 @@ def seed_demo(
     seed_interactions(total=interactions, seed=seed, now=now, place_ids=place_ids, user_ids=user_ids, report=report)
     progress("interactions done")
     return report
+
+
+def demo_editor_ensure() -> bool:
+    """The demo editor (DEMO_EDITOR / DEMO_PASSWORD, may change places and upload photos). True when created."""
+    from django.contrib.auth.models import Permission
+
+    user, created = User.objects.get_or_create(username=DEMO_EDITOR, defaults={"email": f"{DEMO_EDITOR}@example.com"})
+    if created or not user.check_password(DEMO_PASSWORD):
+        user.set_password(DEMO_PASSWORD)
+        user.save(update_fields=["password"])
+    user.user_permissions.add(Permission.objects.get(codename="change_place", content_type__app_label="places"))
+    return created

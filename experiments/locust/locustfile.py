@@ -7,7 +7,10 @@ Request names group URLs by endpoint, so Locust's CSV and Prometheus's `view` la
 
 from __future__ import annotations
 
+import io
 import random
+import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,14 @@ MAX_PAGE = 5
 INTERACTION_KINDS = (("view", 6), ("like", 3), ("bookmark", 1))
 # Request names (Locust groups its statistics by them); the runner counts "interact" as interactions sent.
 INTERACT = "POST /api/places/[id]/interactions/"
+UPLOAD = "POST /api/places/[id]/photo/"
+UPLOAD_BAD = "POST /api/places/[id]/photo/ (bad)"
+# The demo editor `manage.py seed_editor` creates (chowist/places/demo_data.py: DEMO_EDITOR, DEMO_PASSWORD).
+EDITOR = ("lab-editor", "chowist-demo")
+PHOTO_SIDE_PX = 48
+# A share of uploads is not an image: the app must refuse them with a 4xx, never a 5xx.
+BAD_UPLOAD_SHARE = 0.1
+CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
 @events.init_command_line_parser.add_listener
@@ -59,12 +70,14 @@ def _configure(environment: Environment, **_: Any) -> None:
 
 
 class ChowistUser(FastHttpUser):
-    task_names = ("home", "browse", "search", "detail", "detail_html", "random_place", "popular", "interact")
+    task_names = ("home", "browse", "search", "detail", "detail_html", "random_place", "popular", "interact", "upload")
     wait_min_s = 0.0
     wait_max_s = 0.0
 
     def wait_time(self) -> float:
         return random.uniform(self.wait_min_s, self.wait_max_s)
+
+    _csrf: str = ""
 
     def _place(self) -> int:
         return random.choice(_place_ids) if _place_ids else 1
@@ -119,3 +132,61 @@ class ChowistUser(FastHttpUser):
         ) as r:
             if r.status_code != 202:
                 r.failure(f"expected 202, got {r.status_code}")
+
+    @task
+    def upload(self) -> None:
+        """A small generated photo for a place, as the demo editor; the thumbnail job follows in the consumer."""
+        if not self._csrf and not self._log_in():
+            return
+        bad = random.random() < BAD_UPLOAD_SHARE
+        content = b"this is not an image" if bad else _photo()
+        body, content_type = _multipart(field="photo", filename="bad.png" if bad else "photo.png", content=content)
+        with self.client.post(
+            f"/api/places/{self._place()}/photo/",
+            data=body,
+            headers={"Content-Type": content_type, "X-CSRFToken": self._csrf},
+            name=UPLOAD_BAD if bad else UPLOAD,
+            catch_response=True,
+        ) as r:
+            if bad and 400 <= r.status_code < 500:
+                r.success()
+            elif not bad and r.status_code != 202:
+                r.failure(f"expected 202, got {r.status_code}")
+            elif bad:
+                r.failure(f"a bad upload must be a 4xx, got {r.status_code}")
+
+    def _log_in(self) -> bool:
+        with self.client.get("/accounts/login/", name="GET /accounts/login/", catch_response=True) as page:
+            match = CSRF_INPUT.search(page.text or "")
+            if match is None:
+                page.failure("no CSRF token on the login page")
+                return False
+        username, password = EDITOR
+        form = {"username": username, "password": password, "csrfmiddlewaretoken": match.group(1)}
+        with self.client.post(
+            "/accounts/login/", data=form, name="POST /accounts/login/", allow_redirects=False, catch_response=True
+        ) as r:
+            if r.status_code != 302:
+                r.failure(f"editor login failed ({r.status_code}): was `manage.py seed_editor` run?")
+                return False
+            r.success()
+        self._csrf = next((c.value for c in self.client.cookiejar if c.name == "csrftoken"), "")
+        return bool(self._csrf)
+
+
+def _photo() -> bytes:
+    from PIL import Image
+
+    image = Image.new("RGB", (PHOTO_SIDE_PX, PHOTO_SIDE_PX), tuple(random.randrange(256) for _ in range(3)))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _multipart(*, field: str, filename: str, content: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode()
+    return head + content + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"

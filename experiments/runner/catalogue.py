@@ -14,7 +14,7 @@ import yaml
 
 from experiments.runner.config import CATALOGUE_DIR
 
-TASKS = ("home", "browse", "search", "detail", "detail_html", "random_place", "popular", "interact")
+TASKS = ("home", "browse", "search", "detail", "detail_html", "random_place", "popular", "interact", "upload")
 PROFILES = ("embedded", "services")
 FAULTS = ("http_5xx", "http_latency", "db_latency", "cache_down", "consumer_paused")
 COMPONENTS = ("app", "worker")

@@ -68,6 +68,10 @@ class LabDriver:
         result = self.lab.manage("seed_demo", *seed.args(), check=False, timeout_s=SEED_TIMEOUT_S)
         if result.returncode != 0:
             raise LabError(f"manage.py seed_demo failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+        # The account the Locust `upload` task logs in with.
+        result = self.lab.manage("seed_editor", check=False, timeout_s=SEED_TIMEOUT_S)
+        if result.returncode != 0:
+            raise LabError(f"manage.py seed_editor failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
         self.seeded.add(self.layout)
 
     def place_ids(self, path: Path) -> Path:

@@ -1,0 +1,113 @@
+"""The Locust `upload` task against a real gunicorn: the demo editor's photos are accepted (202) and stored, the bad
+uploads mixed in are refused with a 4xx, never a 5xx."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCUSTFILE = ROOT / "experiments" / "locust" / "locustfile.py"
+RUN_S = 8
+READY_TIMEOUT_S = 60
+
+
+def test_the_locustfile_logs_in_as_the_editor_seed_editor_creates() -> None:
+    from chowist.places import demo_data
+
+    # Read, not imported: importing locust monkey-patches the test process with gevent.
+    expected = f'EDITOR = ("{demo_data.DEMO_EDITOR}", "{demo_data.DEMO_PASSWORD}")'
+    assert expected in LOCUSTFILE.read_text()
+
+
+@pytest.mark.slow
+def test_uploads_under_load_are_accepted_and_bad_ones_stay_4xx(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    port, metrics_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "DJANGO_ENV": "test",
+        "VAR_DIR": str(var),
+        "APP_PORT": str(port),
+        "APP_METRICS_PORT": str(metrics_port),
+        "GUNICORN_WORKERS": "1",
+        "PYTHONPATH": str(ROOT),
+    }
+    for name in ("DATABASE_URL", "DATABASE_REPLICA_URL", "REDIS_URL", "CACHE_URL", "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(name, None)
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
+    seed = ["--places", "10", "--users", "3", "--reviews", "5", "--interactions", "0"]
+    subprocess.run([*manage, "seed_demo", *seed], cwd=ROOT, env=env, check=True, timeout=300)
+    subprocess.run([*manage, "seed_editor"], cwd=ROOT, env=env, check=True, timeout=120)
+    ids = subprocess.run(
+        [
+            *manage,
+            "shell",
+            "--no-imports",
+            "-c",
+            "from chowist.places.models import Place; print(*Place.objects.values_list('pk', flat=True))",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout.split()
+    (tmp_path / "ids.txt").write_text("\n".join(i for i in ids if i.isdigit()))
+    log = tmp_path / "app.log"
+    with log.open("ab") as out:
+        app = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "chowist.wsgi:application"],
+            cwd=ROOT,
+            env={**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=2).close()
+                break
+            except OSError:
+                assert app.poll() is None, log.read_text()[-2000:]
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.2)
+        locust = subprocess.run(
+            [
+                *[sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "3", "-r", "3"],
+                *["-t", f"{RUN_S}s", "-H", base, "--csv", str(tmp_path / "run"), "--only-summary"],
+                *["--mix", "upload=1", "--wait-ms", "50,100", "--place-ids-file", str(tmp_path / "ids.txt")],
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_S + 60,
+        )
+    finally:
+        app.terminate()
+        app.wait(timeout=30)
+    assert (tmp_path / "run_stats.csv").exists(), locust.stderr[-3000:]
+    with (tmp_path / "run_stats.csv").open() as handle:
+        stats = {row["Name"]: row for row in csv.DictReader(handle)}
+    good, bad = stats["POST /api/places/[id]/photo/"], stats.get("POST /api/places/[id]/photo/ (bad)")
+    assert int(good["Request Count"]) >= 5, locust.stderr[-2000:]
+    assert int(good["Failure Count"]) == 0, locust.stderr[-2000:]
+    assert bad is None or int(bad["Failure Count"]) == 0, locust.stderr[-2000:]
+    assert stats["POST /accounts/login/"]["Failure Count"] == "0"
+    photos = list((var / "media").rglob("*.png"))
+    assert len(photos) >= int(good["Request Count"]) // 2  # stored (thumbnails follow in the consumer)
