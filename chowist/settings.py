@@ -33,8 +33,12 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 GIT_SHA = env_str("GIT_SHA", "")
 APP_VERSION = env_str("APP_VERSION", "0.1.0")
 
-# --- behind a TLS-terminating proxy ----------------------------------------------------------------
-if env_bool("SECURE_PROXY_SSL", IS_PRODUCTION):
+# --- behind a reverse proxy (nginx, experiments/lab/nginx.py) ---------------------------------------
+# Only behind a proxy that sets them: a client could otherwise claim any host, port or scheme.
+BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+USE_X_FORWARDED_HOST = BEHIND_PROXY
+USE_X_FORWARDED_PORT = BEHIND_PROXY
+if env_bool("SECURE_PROXY_SSL", IS_PRODUCTION or BEHIND_PROXY):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", IS_PRODUCTION)
 # /healthz and /readyz are probed over plain HTTP from inside the network.

@@ -1,0 +1,133 @@
+"""nginx as the lab renders it, in front of a real gunicorn: static and media from disk, request ids passed
+through, and a dead instance skipped (proxy_next_upstream) without a single error."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port
+from experiments.lab.nginx import NginxSpec, nginx_argv, nginx_binary, nginx_config, nginx_write
+
+ROOT = Path(__file__).resolve().parents[3]
+READY_TIMEOUT_S = 60
+
+
+def test_the_config_balances_every_instance_over_keepalive_and_retries_refused_connections(tmp_path) -> None:
+    spec = NginxSpec(
+        listen_port=8080, upstream_ports=(8000, 8001), static_root=tmp_path, media_root=tmp_path, run_dir=tmp_path
+    )
+    config = nginx_config(spec)
+    assert "server 127.0.0.1:8000 " in config and "server 127.0.0.1:8001 " in config
+    assert "keepalive 32;" in config and 'proxy_set_header Connection "";' in config
+    assert "proxy_next_upstream error timeout;" in config
+    with pytest.raises(ValueError, match="upstream"):
+        nginx_config(NginxSpec(8080, (), tmp_path, tmp_path, tmp_path))
+
+
+def test_nginx_accepts_the_rendered_config(tmp_path) -> None:
+    if nginx_binary() is None:
+        pytest.skip("nginx is not installed (apt-get install nginx)")
+    spec = NginxSpec(
+        free_port(), (free_port(), free_port()), tmp_path, tmp_path, tmp_path / "nginx", status_port=free_port()
+    )
+    result = subprocess.run([*nginx_argv(nginx_write(spec)), "-t"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), dict(exc.headers)
+
+
+def _wait_http(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{url} did not answer: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_nginx_serves_files_passes_request_ids_and_skips_a_dead_instance(tmp_path) -> None:
+    if nginx_binary() is None:
+        pytest.skip("nginx is not installed (apt-get install nginx)")
+    var = tmp_path / "var"
+    env = {**os.environ, "DJANGO_ENV": "test", "VAR_DIR": str(var), "PYTHONPATH": str(ROOT), "BEHIND_PROXY": "on"}
+    for name in ("DATABASE_URL", "DATABASE_REPLICA_URL", "REDIS_URL", "CACHE_URL", "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(name, None)
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
+    subprocess.run([*manage, "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
+    (var / "media" / "photos").mkdir(parents=True, exist_ok=True)
+    (var / "media" / "photos" / "hello.txt").write_text("uploaded")
+
+    app_port, dead_port, proxy_port = free_port(), free_port(), free_port()
+    app_log, nginx_log = tmp_path / "app.log", tmp_path / "nginx.out"
+    app_env = {**env, "APP_PORT": str(app_port), "APP_METRICS_PORT": str(free_port()), "GUNICORN_WORKERS": "1"}
+    app_env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "prom")
+    spec = NginxSpec(
+        listen_port=proxy_port,
+        upstream_ports=(dead_port, app_port),  # the first instance is down
+        static_root=var / "static",
+        media_root=var / "media",
+        run_dir=tmp_path / "nginx",
+    )
+    with app_log.open("ab") as out:
+        app = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "chowist.wsgi:application"],
+            cwd=ROOT,
+            env=app_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    with nginx_log.open("ab") as out:
+        nginx = subprocess.Popen(nginx_argv(nginx_write(spec)), stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{proxy_port}"
+    try:
+        _wait_http(f"http://127.0.0.1:{app_port}/healthz", app, app_log)
+        _wait_http(base + "/static/admin/css/base.css", nginx, spec.run_dir / "error.log")
+
+        # A dead instance is skipped: every request answers, none fails.
+        statuses = [_get(base + path)[0] for _ in range(10) for path in ("/healthz", "/places/", "/api/places/")]
+        assert statuses == [200] * len(statuses)
+
+        # Static and media come from disk, never from the app.
+        code, body, headers = _get(base + "/static/admin/css/base.css", {"X-Request-ID": "static-1"})
+        assert code == 200 and body == (var / "static" / "admin" / "css" / "base.css").read_bytes()
+        assert headers["X-Request-ID"] == "static-1" and "Cache-Control" in headers
+        assert _get(base + "/media/photos/hello.txt")[1] == b"uploaded"
+        assert _get(base + "/static/missing.css")[0] == 404
+
+        # The client's request id reaches the app (its log and its response); without one nginx makes one.
+        code, _, headers = _get(base + "/api/places/", {"X-Request-ID": "trace-me-42"})
+        assert code == 200 and headers["X-Request-ID"] == "trace-me-42"
+        generated = _get(base + "/healthz")[2]["X-Request-ID"]
+        assert re.fullmatch(r"[0-9a-f]{32}", generated)
+        time.sleep(1.5)  # nginx flushes its access log buffer every second
+        app_lines = app_log.read_text()
+        assert '"request_id":"trace-me-42"' in app_lines and generated in app_lines
+        assert "/static/" not in app_lines and "/media/" not in app_lines
+        assert generated in (spec.run_dir / "access.log").read_text()
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=30)
+        app.terminate()
+        app.wait(timeout=30)
