@@ -214,7 +214,7 @@ _EXPORTER_NOTE = "Needs the {job} exporter, which only the compose stack runs (t
 DATABASE_AND_CACHE = Dashboard(
     uid="chowist-database-cache",
     title="Chowist / Database & cache",
-    version=1,
+    version=2,
     description="Where request time goes: queries and DB time per request by view, and how often caches hit.",
     rows=(
         Row(
@@ -269,6 +269,49 @@ DATABASE_AND_CACHE = Dashboard(
             ),
         ),
         Row(
+            "Read replica",
+            (
+                Panel(
+                    "Reads by database",
+                    "timeseries",
+                    (
+                        Query(
+                            f"sum by (database) (rate({M.db_read_routes}{{{APP}}}[{RATE}])) or on() vector(0)",
+                            "{{database}}",
+                        ),
+                    ),
+                    unit="ops",
+                    description=(
+                        "Where reads inside requests went (DATABASE_REPLICA_URL): the replica, or the primary for a "
+                        "client that wrote recently or while the replica is down. 0 without a replica."
+                    ),
+                ),
+                Panel(
+                    "Replica fallbacks",
+                    "timeseries",
+                    (
+                        Query(
+                            f"sum by (reason) (increase({M.db_replica_fallbacks}{{{APP}}}[{RATE}])) or on() vector(0)",
+                            "{{reason}}",
+                        ),
+                    ),
+                    description="Times the app found the replica unusable and read from the primary instead (log: replica_unavailable).",
+                ),
+                Panel(
+                    "Replication lag",
+                    "timeseries",
+                    (Query(f"max by (server) ({M.replica_lag}{{{POSTGRES}}})", "{{server}}"),),
+                    unit="s",
+                    description=(
+                        f"Seconds the replica's data is behind (0 on the primary). Above "
+                        f"{CONFIG.replica_lag_threshold_s:g} s, ChowistReplicaLagging opens a ticket. "
+                        + _EXPORTER_NOTE.format(job=CONFIG.jobs.postgres)
+                    ),
+                    requires_job=CONFIG.jobs.postgres,
+                ),
+            ),
+        ),
+        Row(
             "PostgreSQL and Redis exporters (compose stack)",
             (
                 Panel(
@@ -283,12 +326,12 @@ DATABASE_AND_CACHE = Dashboard(
                     "timeseries",
                     (
                         Query(
-                            f"sum by (datname) (rate(pg_stat_database_xact_commit{{{POSTGRES}}}[{RATE}]))",
-                            "{{datname}} commits",
+                            f"sum by (server, datname) (rate(pg_stat_database_xact_commit{{{POSTGRES}}}[{RATE}]))",
+                            "{{server}} {{datname}} commits",
                         ),
                         Query(
-                            f"sum by (datname) (rate(pg_stat_database_xact_rollback{{{POSTGRES}}}[{RATE}]))",
-                            "{{datname}} rollbacks",
+                            f"sum by (server, datname) (rate(pg_stat_database_xact_rollback{{{POSTGRES}}}[{RATE}]))",
+                            "{{server}} {{datname}} rollbacks",
                         ),
                     ),
                     unit="ops",

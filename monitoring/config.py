@@ -85,6 +85,11 @@ class Metrics:
     queue_oldest_pending_age: str = "chowist_queue_oldest_pending_age_seconds"
     inbox_backlog: str = "chowist_inbox_backlog"
     inbox_oldest_pending_age: str = "chowist_inbox_oldest_pending_age_seconds"
+    # Read replica: the app's routing decisions, and the lag prometheus-postgres-exporter reads on the replica
+    # (the query is in prometheus/postgres-exporter-queries.yml).
+    db_read_routes: str = "chowist_db_read_routes_total"
+    db_replica_fallbacks: str = "chowist_db_replica_fallbacks_total"
+    replica_lag: str = "pg_replica_lag_seconds"
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,7 @@ class HealthTimings:
 
     target_down_for: str
     consumer_stalled_window: str
+    replica_lag_for: str
 
 
 @dataclass(frozen=True)
@@ -168,11 +174,14 @@ class MonitoringConfig:
     )
     health_timings: dict[str, HealthTimings] = field(
         default_factory=lambda: {
-            PRODUCTION: HealthTimings(target_down_for="2m", consumer_stalled_window="10m"),
+            PRODUCTION: HealthTimings(target_down_for="2m", consumer_stalled_window="10m", replica_lag_for="2m"),
             # Three and twelve scrapes: quick enough for a 10-minute experiment, slow enough not to flap.
-            LAB: HealthTimings(target_down_for="15s", consumer_stalled_window="1m"),
+            LAB: HealthTimings(target_down_for="15s", consumer_stalled_window="1m", replica_lag_for="15s"),
         }
     )
+    # A replica further behind than this serves reads older than the app's read-your-writes window
+    # (DB_READ_YOUR_WRITES_S, 5 s by default): a client may miss its own write once the window ends.
+    replica_lag_threshold_s: float = 5.0
     runbook_base_url: str = "slo/runbooks/"
     # Alertmanager timings: a 10-minute experiment sees a notification within seconds of the alert firing.
     group_wait: str = "10s"

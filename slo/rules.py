@@ -12,6 +12,7 @@ from slo.spec import SloSpec
 DASHBOARD_SLOS = "SLOs"
 DASHBOARD_SERVICE = "Service overview"
 DASHBOARD_JOBS = "Background jobs"
+DASHBOARD_DATABASE = "Database & cache"
 
 Rule = dict[str, Any]
 
@@ -188,6 +189,25 @@ def health_rule_group(*, window_set: str) -> dict[str, Any]:
                     "dashboard": DASHBOARD_JOBS,
                 },
             },
+            {
+                # Stale reads, not an outage: a ticket. The app keeps a writer's reads on the primary only for
+                # the read-your-writes window, so lag beyond it can hide a client's own write from it.
+                "alert": "ChowistReplicaLagging",
+                "expr": f'max by (server) ({metrics.replica_lag}{{job="{CONFIG.jobs.postgres}"}}) > '
+                f"{_number(CONFIG.replica_lag_threshold_s)}\n",
+                "for": timings.replica_lag_for,
+                "labels": {"severity": "ticket", "service": CONFIG.service, **extra},
+                "annotations": {
+                    "summary": "The read replica {{ $labels.server }} is {{ $value | humanizeDuration }} behind",
+                    "description": (
+                        f"Replication lag has been above {CONFIG.replica_lag_threshold_s:g} s for "
+                        f"{timings.replica_lag_for}. Reads routed to the replica are that old; a client whose "
+                        "read-your-writes window has ended may not see its own write."
+                    ),
+                    "runbook_url": _runbook_url("ChowistReplicaLagging"),
+                    "dashboard": DASHBOARD_DATABASE,
+                },
+            },
         ],
     }
 
@@ -204,4 +224,4 @@ def rule_file(specs: list[SloSpec], *, window_set: str) -> dict[str, Any]:
 def alert_names(specs: list[SloSpec]) -> list[str]:
     """Every alert name the rule files define, in order."""
     names = [name for spec in specs for name in (spec.page_alert, spec.ticket_alert)]
-    return [*names, "ChowistTargetDown", "ChowistConsumerStalled"]
+    return [*names, "ChowistTargetDown", "ChowistConsumerStalled", "ChowistReplicaLagging"]

@@ -20,7 +20,7 @@ SLOS = {
     "latency": (0.99, "LatencySLOPageBurn", "LatencySLOTicketBurn"),
     "freshness": (0.99, "FreshnessSLOPageBurn", "FreshnessSLOTicketBurn"),
 }
-PLAIN_ALERTS = ("ChowistTargetDown", "ChowistConsumerStalled")
+PLAIN_ALERTS = ("ChowistTargetDown", "ChowistConsumerStalled", "ChowistReplicaLagging")
 ALL_ALERTS = tuple(name for _, page, ticket in SLOS.values() for name in (page, ticket)) + PLAIN_ALERTS
 
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
@@ -54,6 +54,9 @@ RECORDS = (
 # Plain alerts: how long the condition must hold before firing, per window set.
 TARGET_DOWN_FOR_SECONDS = {"production": 120, "lab": 15}
 CONSUMER_STALLED_SECONDS = {"production": 600, "lab": 60}
+REPLICA_LAG_SECONDS = {"production": 120, "lab": 15}
+# Beyond the app's read-your-writes window (DB_READ_YOUR_WRITES_S, 5 s) a client may miss its own write.
+REPLICA_LAG_THRESHOLD_S = 5
 
 
 def budget(slo: str) -> float:

@@ -15,6 +15,8 @@ import pytest
 from slo.tests.expectations import (
     BURN_POLICY,
     CONSUMER_STALLED_SECONDS,
+    REPLICA_LAG_SECONDS,
+    REPLICA_LAG_THRESHOLD_S,
     RULE_FILES,
     SERVICE,
     SLOS,
@@ -268,3 +270,40 @@ def test_consumer_stalled_fires_when_old_work_waits_and_nothing_finishes(
     ]
     document = {"rule_files": [rule_files[window_set]], "evaluation_interval": "5s", "tests": cases}
     promtool_test(tmp_path, f"consumer-stalled-{window_set}", document)
+
+
+@pytest.mark.parametrize("window_set", WINDOW_SETS)
+def test_replica_lagging_tickets_only_when_lag_stays_above_the_read_your_writes_window(
+    tmp_path: Path, rule_files: dict[str, str], window_set: str
+) -> None:
+    hold = REPLICA_LAG_SECONDS[window_set]
+    samples = hold // 5 + 10
+    lagging = 'pg_replica_lag_seconds{job="postgres",instance="127.0.0.1:9187",server="127.0.0.1:5433"}'
+    primary = 'pg_replica_lag_seconds{job="postgres",instance="127.0.0.1:9187",server="127.0.0.1:5432"}'
+    over, under = REPLICA_LAG_THRESHOLD_S + 2, REPLICA_LAG_THRESHOLD_S - 1
+    series = [
+        # Above the threshold from t=5s; the primary always reports 0.
+        {"series": lagging, "values": f"0 {over}x{samples}"},
+        {"series": primary, "values": f"0x{samples + 1}"},
+    ]
+    firing = [
+        {"exp_labels": {"service": SERVICE, "severity": "ticket", "server": "127.0.0.1:5433", **_extra(window_set)}}
+    ]
+    tests = [
+        {"eval_time": _seconds(hold), "alertname": "ChowistReplicaLagging", "exp_alerts": []},
+        {"eval_time": _seconds(hold + 5), "alertname": "ChowistReplicaLagging", "exp_alerts": firing},
+    ]
+    # Lag that stays within the window never alerts.
+    quiet = [
+        {"series": lagging, "values": f"0 {under}x{samples}"},
+    ]
+    quiet_tests = [{"eval_time": _seconds(hold + 20), "alertname": "ChowistReplicaLagging", "exp_alerts": []}]
+    document = {
+        "rule_files": [rule_files[window_set]],
+        "evaluation_interval": "5s",
+        "tests": [
+            {"interval": "5s", "input_series": series, "alert_rule_test": tests},
+            {"interval": "5s", "input_series": quiet, "alert_rule_test": quiet_tests},
+        ],
+    }
+    promtool_test(tmp_path, f"replica-lag-{window_set}", document)
