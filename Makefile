@@ -188,11 +188,11 @@ stack-down: ## Stop the compose stack (named volumes are kept)
 # --- observability ----------------------------------------------------------------------------------
 .PHONY: errors-up
 errors-up: $(STAMP) ## Start Bugsink (Sentry-protocol error tracker) on 127.0.0.1:BUGSINK_PORT (8010); prints the SENTRY_DSN
-	$(PY) -m observability.bugsink up
+	$(PY) -m experiments.lab.bugsink up
 
 .PHONY: errors-down
 errors-down: $(STAMP) ## Stop the Bugsink started by errors-up
-	$(PY) -m observability.bugsink down
+	$(PY) -m experiments.lab.bugsink down
 
 .PHONY: bench-overhead
 bench-overhead: $(STAMP) system-deps ## Instrumentation overhead: gunicorn with OBSERVABILITY on vs off (wrk, interleaved)
@@ -200,4 +200,4 @@ bench-overhead: $(STAMP) system-deps ## Instrumentation overhead: gunicorn with 
 
 .PHONY: bench-instructions
 bench-instructions: $(STAMP) ## Instrumentation cost in instructions per request (callgrind; run bench-overhead once first)
-	$(PY) -m observability.overhead_profile --json reports/overhead-instructions.json
+	$(PY) -m experiments.bench.overhead_profile --json reports/overhead-instructions.json

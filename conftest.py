@@ -11,14 +11,12 @@ from urllib.parse import quote
 
 import pytest
 
+from experiments.lab.procs import free_port
+
+__all__ = ["PYTHON", "ROOT", "free_port"]
+
 ROOT = Path(__file__).resolve().parent
 PYTHON = sys.executable
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _reachable(host: str, port: int) -> bool:

@@ -6,7 +6,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port
+from experiments.lab.appserver import gunicorn_start
 
 ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).with_name("gunicorn")
 SEED = ["--places", "40", "--users", "10", "--reviews", "200", "--interactions", "500", "--seed", "5"]
 
 
@@ -41,30 +40,21 @@ def fetch(client, url: str, data: dict | None = None) -> tuple[int, str, dict]:
 
 
 @pytest.fixture
-def server(child_env):
+def server(child_env, tmp_path):
     subprocess.run([sys.executable, "manage.py", "seed_demo", *SEED], cwd=ROOT, env=child_env, check=True, timeout=120)
-    port = free_port()
-    env = {**child_env, "APP_PORT": str(port), "APP_METRICS_PORT": str(free_port()), "GUNICORN_WORKERS": "1"}
-    env["PROMETHEUS_MULTIPROC_DIR"] = str(Path(child_env["VAR_DIR"]) / "prom")
-    config = ["-c", "gunicorn.conf.py"] if (ROOT / "gunicorn.conf.py").exists() else ["-b", f"127.0.0.1:{port}"]
-    process = subprocess.Popen([str(GUNICORN), *config, "chowist.wsgi:application"], cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
+    env = {**child_env, "PROMETHEUS_MULTIPROC_DIR": str(Path(child_env["VAR_DIR"]) / "prom")}
+    server = gunicorn_start(
+        env=env,
+        app_port=free_port(),
+        metrics_port=free_port(),
+        log_path=tmp_path / "gunicorn.log",
+        workers=1,
+        threads=None,
+    )
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None:
-                    pytest.fail(f"gunicorn exited with {process.returncode}")
-                time.sleep(0.2)
-        else:
-            pytest.fail("gunicorn did not answer /healthz within 30 s")
-        yield base
+        yield server.app_url
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        server.stop(timeout_s=30)
 
 
 @pytest.mark.slow

@@ -27,7 +27,8 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from observability.serving import free_port, gunicorn_start
+from experiments.lab.appserver import gunicorn_start
+from experiments.lab.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VAR_DIR = ROOT / "var" / "bench-overhead"

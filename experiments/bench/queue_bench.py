@@ -28,8 +28,6 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,9 +40,10 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from experiments.lab.appserver import consumer_start, gunicorn_argv, manage_argv
+from experiments.lab.procs import Process, free_port, http_probe, start
+
 ROOT = Path(__file__).resolve().parents[2]
-PYTHON = sys.executable
-BIN = Path(PYTHON).parent
 
 BACKENDS = ("sqlite", "redis")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -59,6 +58,7 @@ WRK_THREADS = 2
 WRK_CONNECTIONS = 16
 PACED_THREADS = 16
 START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 300.0
 POLL_S = 0.02
 KINDS = ("view", "like", "bookmark")
@@ -66,12 +66,6 @@ TARGETS = {"drain_per_s": {"sqlite": 1000.0, "redis": 2000.0}, "lag_p99_s": 1.0}
 # Below this share of the offered rate, the app (not the queue) was the bottleneck: no lag verdict.
 ACHIEVED_SHARE = 0.95
 WORK_DIR = ROOT / "var" / "bench" / "queue"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -93,8 +87,8 @@ class BackendResult:
     idle_lag_s: list[float] = field(default_factory=list)
 
 
-class Lab:
-    """The app and the consumer for one backend, each in its own process group."""
+class BenchApp:
+    """The app and the consumer for one backend, started on the lab's launcher with a VAR_DIR of their own."""
 
     def __init__(self, *, backend: str, redis_url: str, places: int, observability: bool, work_dir: Path) -> None:
         self.backend = backend
@@ -123,38 +117,43 @@ class Lab:
             redis.Redis.from_url(redis_url).flushdb()
             env["REDIS_URL"] = redis_url
         self.env = env
-        self.app: subprocess.Popen | None = None
-        self.consumer: subprocess.Popen | None = None
+        self.app: Process | None = None
+        self.consumer: Process | None = None
         self.manage("migrate", "--noinput")
         self.manage("seed_demo", f"--places={places}", "--users=5", "--reviews=0", "--interactions=0")
 
     def manage(self, *args: str) -> str:
-        out = subprocess.run(
-            [PYTHON, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, check=False
-        )
+        out = subprocess.run(manage_argv(*args), cwd=ROOT, env=self.env, capture_output=True, text=True, check=False)
         if out.returncode != 0:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
         return out.stdout
 
-    def _spawn(self, argv: list[str], log: str) -> subprocess.Popen:
-        handle = (self.var_dir / log).open("ab")
-        return subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=handle, stderr=subprocess.STDOUT)
-
     def start_app(self) -> None:
-        self.app = self._spawn([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "chowist.wsgi:application"], "app.log")
-        _wait(lambda: _ok(f"{self.base_url}/api/places/popular/"), f"gunicorn on :{self.app_port}", self.app)
+        # gunicorn.conf.py reads APP_PORT and the worker settings from self.env.
+        self.app = start(
+            gunicorn_argv(),
+            name="gunicorn",
+            log_path=self.var_dir / "app.log",
+            env=self.env,
+            cwd=ROOT,
+            ready=[http_probe(f"{self.base_url}/api/places/popular/")],
+            ready_timeout_s=START_TIMEOUT_S,
+        )
 
     def start_consumer(self) -> None:
-        self.consumer = self._spawn([PYTHON, "manage.py", "run_huey"], f"worker-{time.time():.0f}.log")
-        _wait(lambda: _ok(self.metrics_url), f"the consumer metrics on :{self.metrics_port}", self.consumer)
+        self.consumer = consumer_start(
+            env=self.env, log_path=self.var_dir / f"worker-{time.time():.0f}.log", ready_timeout_s=START_TIMEOUT_S
+        )
 
     def stop_consumer(self) -> None:
-        _stop(self.consumer)
+        if self.consumer is not None:
+            self.consumer.stop(timeout_s=STOP_TIMEOUT_S)
         self.consumer = None
 
     def stop(self) -> None:
-        _stop(self.consumer)
-        _stop(self.app)
+        self.stop_consumer()
+        if self.app is not None:
+            self.app.stop(timeout_s=STOP_TIMEOUT_S)
 
     @property
     def base_url(self) -> str:
@@ -195,38 +194,18 @@ class Lab:
         return json.loads(self.manage("queue_status", "--json", f"--after={after:.6f}"))
 
 
-def _ok(url: str) -> bool:
-    try:
-        return _get(url)[0] == 200
-    except OSError:
-        return False
-
-
 def _get(url: str) -> tuple[int, str]:
     with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - local http only
         return response.status, response.read().decode()
 
 
-def _wait(predicate: Any, what: str, proc: subprocess.Popen | None = None, timeout: float = START_TIMEOUT_S) -> None:
+def _wait(predicate: Any, what: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{what}: process exited with {proc.returncode}")
         if predicate():
             return
         time.sleep(POLL_S)
     raise RuntimeError(f"timed out after {timeout:g} s waiting for {what}")
-
-
-def _stop(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def _body(kind: str) -> bytes:
@@ -251,16 +230,16 @@ end
 """
 
 
-def accept_phase(lab: Lab, ids: list[int], seconds: float) -> tuple[int, float, str]:
+def accept_phase(bench: BenchApp, ids: list[int], seconds: float) -> tuple[int, float, str]:
     wrk = shutil.which("wrk")
     if wrk is None:
-        sent, errors, elapsed = closed_loop(lab, ids, seconds)
+        sent, errors, elapsed = closed_loop(bench, ids, seconds)
         return sent - errors, elapsed, "python closed loop"
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT % {"ids": ", ".join(map(str, ids))})
     try:
         out = subprocess.run(
-            [wrk, f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds:g}s", "-s", script.name, lab.base_url],
+            [wrk, f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds:g}s", "-s", script.name, bench.base_url],
             capture_output=True,
             text=True,
             check=True,
@@ -272,13 +251,13 @@ def accept_phase(lab: Lab, ids: list[int], seconds: float) -> tuple[int, float, 
     return accepted, result["duration_us"] / 1e6, f"wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS}"
 
 
-def closed_loop(lab: Lab, ids: list[int], seconds: float) -> tuple[int, int, float]:
+def closed_loop(bench: BenchApp, ids: list[int], seconds: float) -> tuple[int, int, float]:
     deadline = time.monotonic() + seconds
     counts = {"sent": 0, "errors": 0}
     lock = threading.Lock()
 
     def user() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", lab.app_port, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", bench.app_port, timeout=10)
         while time.monotonic() < deadline:
             ok = _post(conn, random.choice(ids), random.choice(KINDS))
             with lock:
@@ -311,13 +290,13 @@ def _post(conn: http.client.HTTPConnection, place_id: int, kind: str) -> bool:
 
 
 # --- step 2: drained/s ----------------------------------------------------------------------------------
-def drain_phase(lab: Lab, backlog: int) -> tuple[int, float]:
+def drain_phase(bench: BenchApp, backlog: int) -> tuple[int, float]:
     """From the consumer's metrics endpoint answering (just before its workers start) to an empty inbox."""
-    lab.start_consumer()
+    bench.start_consumer()
     started = time.monotonic()
     deadline = started + DRAIN_TIMEOUT_S
     while time.monotonic() < deadline:
-        recorded, pending = lab.consumer_sample()
+        recorded, pending = bench.consumer_sample()
         if pending == 0 and recorded >= backlog:
             return int(recorded), time.monotonic() - started
         time.sleep(POLL_S)
@@ -325,7 +304,7 @@ def drain_phase(lab: Lab, backlog: int) -> tuple[int, float]:
 
 
 # --- step 3: lag at a fixed offered rate -------------------------------------------------------------------
-def paced(lab: Lab, ids: list[int], rate: float, seconds: float) -> tuple[int, int, float]:
+def paced(bench: BenchApp, ids: list[int], rate: float, seconds: float) -> tuple[int, int, float]:
     """Open loop: request i is due at start + i / rate, whatever happened to the earlier ones."""
     total = int(rate * seconds)
     next_index = itertools.count()
@@ -334,7 +313,7 @@ def paced(lab: Lab, ids: list[int], rate: float, seconds: float) -> tuple[int, i
     start = time.monotonic() + 0.2
 
     def user() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", lab.app_port, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", bench.app_port, timeout=10)
         while True:
             with lock:
                 i = next(next_index)
@@ -356,13 +335,13 @@ def paced(lab: Lab, ids: list[int], rate: float, seconds: float) -> tuple[int, i
     return counts["sent"], counts["errors"], time.monotonic() - start
 
 
-def wait_drained(lab: Lab) -> None:
-    _wait(lambda: lab.consumer_sample()[1] == 0, "the inbox to empty", timeout=DRAIN_TIMEOUT_S)
+def wait_drained(bench: BenchApp) -> None:
+    _wait(lambda: bench.consumer_sample()[1] == 0, "the inbox to empty", timeout=DRAIN_TIMEOUT_S)
 
 
 def run_backend(backend: str, args: argparse.Namespace) -> BackendResult:
     result = BackendResult(backend=backend, offered_rate=args.rate)
-    lab = Lab(
+    bench = BenchApp(
         backend=backend,
         redis_url=args.redis_url,
         places=args.places,
@@ -370,38 +349,38 @@ def run_backend(backend: str, args: argparse.Namespace) -> BackendResult:
         work_dir=args.work_dir,
     )
     try:
-        lab.start_app()
-        ids = lab.place_ids()
+        bench.start_app()
+        ids = bench.place_ids()
         _log(f"[{backend}] accept: {args.accept_seconds:g} s with the consumer stopped")
-        result.accepted, result.accept_elapsed_s, result.accept_client = accept_phase(lab, ids, args.accept_seconds)
+        result.accepted, result.accept_elapsed_s, result.accept_client = accept_phase(bench, ids, args.accept_seconds)
         result.accepted_per_s = result.accepted / result.accept_elapsed_s
-        backlog = lab.queue_status(after=time.time())["inbox"]["backlog"]
+        backlog = bench.queue_status(after=time.time())["inbox"]["backlog"]
         _log(f"[{backend}] drain: {backlog} interactions waiting")
-        result.drained, result.drain_elapsed_s = drain_phase(lab, backlog)
+        result.drained, result.drain_elapsed_s = drain_phase(bench, backlog)
         result.drained_per_s = result.drained / result.drain_elapsed_s if result.drain_elapsed_s else 0.0
-        lab.stop_consumer()
-        lab.start_consumer()
+        bench.stop_consumer()
+        bench.start_consumer()
         _log(f"[{backend}] lag: {args.rate:g}/s offered for {args.lag_seconds:g} s")
         phase_start = time.time()
-        result.paced_sent, result.paced_errors, elapsed = paced(lab, ids, args.rate, args.lag_seconds)
+        result.paced_sent, result.paced_errors, elapsed = paced(bench, ids, args.rate, args.lag_seconds)
         result.achieved_rate = (result.paced_sent - result.paced_errors) / elapsed
-        wait_drained(lab)
-        status = lab.queue_status(after=phase_start)
+        wait_drained(bench)
+        status = bench.queue_status(after=phase_start)
         result.interaction_lag_s = status["interaction_lag_s"]
         result.job_lag_s = (status["job_lag_s"] or {}).get("drain_interactions", {})
         _log(f"[{backend}] idle: {args.idle_samples} single interactions after {IDLE_WAIT_S:g} s of quiet")
         for _ in range(args.idle_samples):
             time.sleep(IDLE_WAIT_S)
             # A fresh connection: the idle wait outlives gunicorn's keep-alive.
-            conn = http.client.HTTPConnection("127.0.0.1", lab.app_port, timeout=10)
+            conn = http.client.HTTPConnection("127.0.0.1", bench.app_port, timeout=10)
             sent_at = time.time()
             if not _post(conn, ids[0], "view"):
                 raise RuntimeError("an idle-phase interaction was not accepted")
-            wait_drained(lab)
-            status = lab.queue_status(after=sent_at)
+            wait_drained(bench)
+            status = bench.queue_status(after=sent_at)
             result.idle_lag_s.append(status["interaction_lag_s"]["p50"])
     finally:
-        lab.stop()
+        bench.stop()
     return result
 
 

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from experiments.lab import procs, render, services
+from experiments.lab.appserver import gunicorn_argv, manage_argv
 from experiments.lab.config import DEFAULT_LOG_TAIL_LINES, ROOT, LabConfig
-from experiments.lab.probes import http_ok, port_in_use, tcp_ok
+from experiments.lab.procs import Process, http_ok, port_in_use, tcp_ok
 
 APP = "app"
 WORKER = "worker"
@@ -95,7 +96,7 @@ class _State:
 class Lab:
     def __init__(self, config: LabConfig | None = None) -> None:
         self.config = config or LabConfig.from_env()
-        self._children: dict[str, subprocess.Popen] = {}
+        self._children: dict[str, Process] = {}
         state = self._read_state()
         if state is not None and any(self.pid(name) for name in state.components):
             # A lab already runs in this LAB_DIR: address it on the ports and paths it was started with.
@@ -139,8 +140,20 @@ class Lab:
         return {name: self._log(name) for name in self._expected_components()}
 
     def pid(self, component: str) -> int | None:
-        record = procs.read_pid_file(self._pid_file(component))
-        return record.pid if record and procs.is_alive(record) else None
+        process = self._process(component)
+        return process.pid if process and process.alive() else None
+
+    def _process(self, name: str) -> Process | None:
+        """The component's process from its pid file; the one started here when it is that one (to reap it)."""
+        record = Process.from_pid_file(self._pid_file(name), name=name, log_path=self._log(name))
+        child = self._children.get(name)
+        if (
+            record is not None
+            and child is not None
+            and (child.pid, child.start_ticks) == (record.pid, record.start_ticks)
+        ):
+            return child
+        return record
 
     def _log(self, name: str) -> Path:
         return self.lab_dir / f"{name}.log"
@@ -160,7 +173,7 @@ class Lab:
     def manage(self, *args: str, check: bool = True, timeout_s: float | None = None) -> subprocess.CompletedProcess:
         """Run `manage.py <args>` with the lab's app environment (seed_demo, fault, queue_status ...)."""
         return subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), *args],
+            manage_argv(*args),
             env=self.env(APP),
             cwd=ROOT,
             check=check,
@@ -263,26 +276,16 @@ class Lab:
         worker_env = self._app_environment(cfg, state.app_env.get(WORKER, {}))
         found[WORKER] = _Component(
             WORKER,
-            [python, str(ROOT / "manage.py"), "run_huey"],
+            manage_argv("run_huey"),
             worker_env,
             [lambda: http_ok(f"{cfg.url(cfg.consumer_metrics_port)}/metrics")],
             {"CONSUMER_METRICS_PORT": cfg.consumer_metrics_port},
         )
         app_env = self._app_environment(cfg, state.app_env.get(APP, {}))
         app_env["PROMETHEUS_MULTIPROC_DIR"] = str(self.lab_dir / "metrics-multiproc" / APP)
-        gunicorn_conf = ROOT / "gunicorn.conf.py"
         found[APP] = _Component(
             APP,
-            [
-                python,
-                "-m",
-                "gunicorn",
-                *(["-c", str(gunicorn_conf)] if gunicorn_conf.exists() else []),
-                *(["--no-control-socket"] if _gunicorn_has_control_socket() else []),
-                "--bind",
-                f"{host}:{cfg.app_port}",
-                "chowist.wsgi:application",
-            ],
+            gunicorn_argv(bind=f"{host}:{cfg.app_port}"),
             app_env,
             [
                 lambda: http_ok(f"{cfg.url(cfg.app_port)}/readyz"),
@@ -362,15 +365,15 @@ class Lab:
         with self._lock():
             for name in reversed(COMPONENT_ORDER):
                 pid_file = self._pid_file(name)
-                record = procs.read_pid_file(pid_file)
-                if record is None:
-                    continue
-                if procs.is_alive(record) or procs.group_members(record.pid):
-                    killed = procs.stop(record, timeout_s=self.config.stop_timeout_s)
-                    stopped.append(name)
-                    _note(self._log(name), "stopped (SIGKILL after timeout)" if killed else "stopped")
-                pid_file.unlink(missing_ok=True)
+                process = self._process(name)
                 self._children.pop(name, None)
+                if process is None:
+                    continue
+                if process.alive() or procs.group_members(process.pid):
+                    process.stop(timeout_s=self.config.stop_timeout_s)
+                    stopped.append(name)
+                    _note(self._log(name), "stopped (SIGKILL after timeout)" if process.killed else "stopped")
+                pid_file.unlink(missing_ok=True)
         return stopped
 
     def restart(self, component: str, *, app_env: dict[str, str] | None = None) -> ComponentStatus:
@@ -386,9 +389,10 @@ class Lab:
             if app_env is not None:
                 state.app_env[component] = dict(app_env)
                 self._write_state(state)
-            record = procs.read_pid_file(self._pid_file(component))
-            if record is not None:
-                procs.stop(record, timeout_s=cfg.stop_timeout_s)
+            process = self._process(component)
+            self._children.pop(component, None)
+            if process is not None:
+                process.stop(timeout_s=cfg.stop_timeout_s)
                 self._pid_file(component).unlink(missing_ok=True)
                 _note(self._log(component), "stopped for restart")
             target = self._components(cfg, state)[component]
@@ -424,12 +428,11 @@ class Lab:
     def _status_of(self, component: _Component) -> ComponentStatus:
         name = component.name
         log = self._log(name)
-        record = procs.read_pid_file(self._pid_file(name))
+        record = self._process(name)
         if record is None:
             return ComponentStatus(name, "stopped", None, "not running", log)
-        child = self._children.get(name)
-        if not procs.is_alive(record):
-            code = child.poll() if child else None
+        if not record.alive():
+            code = record.returncode
             exit_note = f" with exit code {code}" if code is not None else ""
             detail = f"crashed: pid {record.pid} exited{exit_note}"
             return ComponentStatus(name, "crashed", None, detail, log, procs.tail(log, DEFAULT_LOG_TAIL_LINES))
@@ -481,15 +484,16 @@ class Lab:
 
     def _start(self, component: _Component) -> None:
         self._ports_check([component])
-        process, _ = procs.spawn(
+        self._children[component.name] = procs.start(
             component.argv,
+            name=component.name,
             pid_file=self._pid_file(component.name),
-            log_file=self._log(component.name),
+            log_path=self._log(component.name),
             env=component.env,
             cwd=ROOT,
             user=component.user,
+            banner=True,
         )
-        self._children[component.name] = process
 
     def _migrate(self, cfg: LabConfig, state: _State) -> None:
         log = self._log("migrate")
@@ -498,7 +502,7 @@ class Lab:
             handle.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} migrate\n".encode())
             handle.flush()
             result = subprocess.run(
-                [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput"],
+                manage_argv("migrate", "--noinput"),
                 env=env,
                 cwd=ROOT,
                 stdout=handle,
@@ -628,11 +632,3 @@ def _note(log: Path, message: str) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as handle:
         handle.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {message}\n")
-
-
-def _gunicorn_has_control_socket() -> bool:
-    # gunicorn 24+ opens a control socket at one fixed path under $HOME: two labs (a developer's and a test's)
-    # would fight over it, and the lab never uses it.
-    from gunicorn.config import KNOWN_SETTINGS
-
-    return any(setting.name == "control_socket" for setting in KNOWN_SETTINGS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlparse, urlunparse
 
-from experiments.lab.probes import tcp_ok
+from experiments.lab.procs import tcp_ok
 
 CONNECT_TIMEOUT_S = 5
 LAST_REDIS_DB = 15

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -14,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from chowist.places.models import Place
-from conftest import ROOT, free_port
-from observability.serving import gunicorn_start
+from conftest import free_port
+from experiments.lab.appserver import consumer_start, gunicorn_start
 
 pytestmark = pytest.mark.slow
 
@@ -52,10 +50,7 @@ def test_the_consumers_task_span_joins_the_enqueuing_requests_trace(child_env, t
         "OTEL_SPANS_FILE": str(spans_file),
         "CONSUMER_METRICS_PORT": str(free_port()),
     }
-    consumer_log = (tmp_path / "consumer.log").open("wb")
-    consumer = subprocess.Popen(
-        [sys.executable, "manage.py", "run_huey"], cwd=ROOT, env=env, stdout=consumer_log, stderr=subprocess.STDOUT
-    )
+    consumer = consumer_start(env=env, log_path=tmp_path / "consumer.log")
     server = gunicorn_start(env=env, app_port=free_port(), metrics_port=free_port(), log_path=tmp_path / "g.log")
     sent: set[str] = set()
     joined: dict | None = None
@@ -75,9 +70,7 @@ def test_the_consumers_task_span_joins_the_enqueuing_requests_trace(child_env, t
             )
     finally:
         server.stop()
-        consumer.terminate()
-        consumer.wait(timeout=20)
-        consumer_log.close()
+        consumer.stop(timeout_s=20)
 
     log = (tmp_path / "consumer.log").read_text()
     not_json = [line for line in log.splitlines() if line.strip() and not line.startswith("{")]

@@ -11,8 +11,8 @@ import urllib.request
 import pytest
 
 from conftest import free_port
-from observability.bugsink import Bugsink, BugsinkUnavailable, bugsink_down, bugsink_events, bugsink_up
-from observability.serving import gunicorn_start
+from experiments.lab.appserver import gunicorn_start
+from experiments.lab.bugsink import Bugsink, BugsinkUnavailable, bugsink_down, bugsink_events, bugsink_up
 
 pytestmark = pytest.mark.slow
 

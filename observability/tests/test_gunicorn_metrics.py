@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import free_port
-from observability.serving import GunicornProcess, gunicorn_start
+from experiments.lab.appserver import AppServer, gunicorn_start
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ def _get(url: str) -> int:
         return exc.code
 
 
-def _scrape(server: GunicornProcess) -> str:
+def _scrape(server: AppServer) -> str:
     with urllib.request.urlopen(server.metrics_url, timeout=10) as response:
         return response.read().decode()
 
@@ -46,12 +46,12 @@ def _request_total(exposition: str) -> float:
     )
 
 
-def _send(server: GunicornProcess, count: int) -> list[int]:
+def _send(server: AppServer, count: int) -> list[int]:
     with ThreadPoolExecutor(CLIENT_THREADS) as pool:
         return list(pool.map(_get, [f"{server.app_url}/healthz"] * count))
 
 
-def _wait_for_respawn(server: GunicornProcess, killed: int) -> None:
+def _wait_for_respawn(server: AppServer, killed: int) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         pids = server.worker_pids()
@@ -70,7 +70,7 @@ def four_workers(child_env, tmp_path):
     server.stop()
 
 
-def test_request_total_is_exact_and_never_decreases_across_a_killed_worker(four_workers: GunicornProcess) -> None:
+def test_request_total_is_exact_and_never_decreases_across_a_killed_worker(four_workers: AppServer) -> None:
     server = four_workers
     totals: list[float] = []
     failures: list[str] = []
@@ -105,7 +105,7 @@ def test_request_total_is_exact_and_never_decreases_across_a_killed_worker(four_
     assert totals == sorted(totals), "the request total went down between two scrapes"
 
 
-def test_metrics_are_not_served_on_the_app_port_and_pass_promtool(four_workers: GunicornProcess) -> None:
+def test_metrics_are_not_served_on_the_app_port_and_pass_promtool(four_workers: AppServer) -> None:
     server = four_workers
     assert _get(f"{server.app_url}/healthz") == 200
     assert _get(f"{server.app_url}/metrics") == 404

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, free_port
-from observability.serving import gunicorn_start
+from experiments.lab.appserver import gunicorn_start
 
 pytestmark = pytest.mark.slow
 

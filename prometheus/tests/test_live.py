@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import threading
 import time
 import urllib.request
@@ -20,13 +19,15 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import free_port
+from experiments.lab.procs import Probe, Process, free_port, http_probe, start
 
 HERE = Path(__file__).resolve().parent.parent
 PROMETHEUS = shutil.which("prometheus")
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 # Faster than the lab's 5 s so the test takes seconds; the rules' windows are unchanged.
 TEST_INTERVAL = "1s"
+READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
 
 pytestmark = pytest.mark.slow
 
@@ -105,22 +106,18 @@ def serve() -> Iterator[Callable[[Callable[[float], str] | None], _Server]]:
 
 
 @pytest.fixture
-def run() -> Iterator[Callable[[list[str]], subprocess.Popen]]:
-    procs: list[subprocess.Popen] = []
+def run(tmp_path: Path) -> Iterator[Callable[..., Process]]:
+    started: list[Process] = []
 
-    def start(argv: list[str]) -> subprocess.Popen:
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        procs.append(proc)
+    def launch(argv: list[str], *, ready: list[Probe] | None = None) -> Process:
+        name = Path(argv[0]).name
+        proc = start(argv, name=name, log_path=tmp_path / f"{name}.log", ready=ready or [])
+        started.append(proc)
         return proc
 
-    yield start
-    for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    yield launch
+    for proc in started:
+        proc.stop(timeout_s=STOP_TIMEOUT_S)
 
 
 def _get(url: str) -> Any:
@@ -136,12 +133,12 @@ def _post(url: str, payload: Any) -> None:
         pass
 
 
-def _wait(what: str, check: Callable[[], Any], proc: subprocess.Popen, timeout: float = 30) -> Any:
+def _wait(what: str, check: Callable[[], Any], proc: Process, timeout: float = READY_TIMEOUT_S) -> Any:
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{what}: the process exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
+        if not proc.alive():
+            pytest.fail(str(proc.failure(f"{what}: the process exited with {proc.returncode}")))
         try:
             result = check()
             if result:
@@ -163,10 +160,11 @@ def _alertmanager_config(tmp_path: Path, webhook_port: int) -> Path:
     return path
 
 
-def _start_alertmanager(run: Callable, tmp_path: Path, webhook_port: int) -> tuple[str, subprocess.Popen]:
+def _start_alertmanager(run: Callable, tmp_path: Path, webhook_port: int) -> tuple[str, Process]:
     if ALERTMANAGER is None:
         pytest.skip("Alertmanager is not installed (apt-get install --no-install-recommends prometheus-alertmanager)")
     port = free_port()
+    url = f"http://127.0.0.1:{port}"
     proc = run(
         [
             ALERTMANAGER,
@@ -174,10 +172,9 @@ def _start_alertmanager(run: Callable, tmp_path: Path, webhook_port: int) -> tup
             f"--storage.path={tmp_path / 'am-data'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--cluster.listen-address=",
-        ]
+        ],
+        ready=[http_probe(f"{url}/-/ready")],
     )
-    url = f"http://127.0.0.1:{port}"
-    _wait("Alertmanager ready", lambda: urllib.request.urlopen(f"{url}/-/ready", timeout=2).status == 200, proc)
     return url, proc
 
 

@@ -11,8 +11,11 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -20,7 +23,7 @@ import redis
 from chowist.interactions.models import Interaction, PlaceDailyCounter
 from chowist.places.models import Place
 from conftest import PYTHON, ROOT, free_port
-from workers.tests.children import http_get, http_post_json, start_app, start_consumer, stop, wait_for
+from experiments.lab.appserver import consumer_start, devserver_start
 
 N_INTERACTIONS = 240
 KINDS = ("view", "like", "bookmark")
@@ -43,6 +46,34 @@ def worker_env(request, child_env, tmp_path):
         keys = list(client.scan_iter(f"huey.*.{env['HUEY_QUEUE_NAME']}*"))
         if keys:
             client.delete(*keys)
+
+
+def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def http_post_json(url: str, body: dict, timeout: float = 5.0) -> int:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 def _queue_status(env) -> dict:
@@ -69,7 +100,7 @@ def test_sigkill_mid_drain_loses_nothing_and_counts_once(worker_env, tmp_path):
     env = {**worker_env, "INTERACTIONS_DRAIN_BATCH": "1"}
     place = Place.objects.create(name="Kill test diner")
     port = free_port()
-    app = start_app(env=env, port=port, log=tmp_path / "app.log")
+    app = devserver_start(env=env, port=port, log_path=tmp_path / "app.log")
     consumer = None
     try:
         url = f"http://127.0.0.1:{port}/api/places/{place.pk}/interactions/"
@@ -88,15 +119,14 @@ def test_sigkill_mid_drain_loses_nothing_and_counts_once(worker_env, tmp_path):
         assert second["queue"]["oldest_pending_age_s"] > first["queue"]["oldest_pending_age_s"] > 0
         assert second["inbox"]["oldest_pending_age_s"] > first["inbox"]["oldest_pending_age_s"] > 0
 
-        consumer = start_consumer(env=env, log=tmp_path / "worker-1.log")
+        consumer = consumer_start(env=env, log_path=tmp_path / "worker-1.log")
         done = Interaction.objects.filter(processed_at__isnull=False)
         wait_for(lambda: done.count() > 0, timeout=20, what="the drain to start", interval=0.002)
-        consumer.send_signal(signal.SIGKILL)
-        consumer.wait(timeout=10)
+        consumer.stop(sig=signal.SIGKILL, timeout_s=10)
         counted_before_kill = done.count()
         assert 0 < counted_before_kill < N_INTERACTIONS, "the kill must land mid-drain"
 
-        consumer = start_consumer(env=env, log=tmp_path / "worker-2.log")
+        consumer = consumer_start(env=env, log_path=tmp_path / "worker-2.log")
         pending = Interaction.objects.filter(processed_at__isnull=True)
         wait_for(lambda: not pending.exists(), timeout=60, what="the inbox to drain after the restart", interval=0.1)
         totals = PlaceDailyCounter.objects.filter(place=place)
@@ -106,12 +136,12 @@ def test_sigkill_mid_drain_loses_nothing_and_counts_once(worker_env, tmp_path):
             bookmark=sum(c.bookmarks for c in totals),
         )
         assert counted == sent
-        assert stop(consumer) == 0, "SIGTERM stops the consumer gracefully"
+        assert consumer.stop() == 0, "SIGTERM stops the consumer gracefully"
 
         # One more while the consumer is down: its drain task waits, and the lag recorded says so.
         assert http_post_json(url, {"kind": "like"}) == 202
         time.sleep(1.0)
-        consumer = start_consumer(env=env, log=tmp_path / "worker-3.log")
+        consumer = consumer_start(env=env, log_path=tmp_path / "worker-3.log")
         wait_for(lambda: not pending.exists(), timeout=20, what="the last interaction to be counted", interval=0.05)
         wait_for(
             lambda: _metric(env, "chowist_job_lag_seconds_count", task="drain_interactions") >= 2,
@@ -121,19 +151,19 @@ def test_sigkill_mid_drain_loses_nothing_and_counts_once(worker_env, tmp_path):
         lag_count = _metric(env, "chowist_job_lag_seconds_count", task="drain_interactions")
         assert _metric(env, "chowist_job_lag_seconds_sum", task="drain_interactions") >= 1.0
         assert _metric(env, "chowist_job_lag_seconds_bucket", task="drain_interactions", le="0.5") < lag_count
-        assert stop(consumer) == 0
+        assert consumer.stop() == 0
         consumer = None
     finally:
         if consumer is not None:
-            stop(consumer, signal.SIGKILL)
-        stop(app)
+            consumer.stop(sig=signal.SIGKILL)
+        app.stop()
 
 
 @pytest.mark.slow
 def test_consumer_runs_the_periodic_task_and_serves_valid_metrics(child_env, tmp_path):
     env = {**child_env, "CONSUMER_METRICS_PORT": str(free_port()), "HUEY_SQLITE_PATH": str(tmp_path / "huey.sqlite3")}
     env.pop("REDIS_URL", None)
-    consumer = start_consumer(env=env, log=tmp_path / "worker.log")
+    consumer = consumer_start(env=env, log_path=tmp_path / "worker.log")
     try:
         wait_for(
             lambda: _metric(env, "chowist_jobs_total", task="refresh_popular", outcome="success") >= 1,
@@ -151,4 +181,4 @@ def test_consumer_runs_the_periodic_task_and_serves_valid_metrics(child_env, tmp
         assert check.returncode == 0, check.stdout + check.stderr
         assert check.stdout.strip() == "" and check.stderr.strip() == "", check.stdout + check.stderr
     finally:
-        assert stop(consumer) == 0
+        assert consumer.stop() == 0

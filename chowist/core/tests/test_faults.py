@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -173,6 +171,8 @@ def test_a_paused_consumer_process_runs_held_tasks_after_clearing(
     from huey.contrib.djhuey import HUEY
 
     from conftest import free_port
+    from experiments.lab.appserver import consumer_start
+    from experiments.lab.procs import log_probe
     from workers.tasks import drain_interactions
 
     if HUEY.immediate:
@@ -182,18 +182,13 @@ def test_a_paused_consumer_process_runs_held_tasks_after_clearing(
     env["HUEY_SQLITE_PATH"] = str(settings.HUEY_SQLITE_PATH)
     faults.fault_set(name=faults.CONSUMER_PAUSED)
     log = tmp_path / "consumer.log"
-    with log.open("wb") as out:
-        consumer = subprocess.Popen([sys.executable, "manage.py", "run_huey"], env=env, stdout=out, stderr=out)
+    consumer = consumer_start(env=env, log_path=log, ready=[log_probe(log, "consumer started")])
     try:
-        deadline = time.monotonic() + 30
-        while "consumer started" not in log.read_text() and consumer.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert "consumer started" in log.read_text(), log.read_text()
         task = drain_interactions.s()
         HUEY.enqueue(task)
         # Many polls and flag re-reads go by: the task must still be waiting.
         time.sleep(faults.FAULTS_RECHECK_S * 4)
-        assert consumer.poll() is None, log.read_text()
+        assert consumer.alive(), log.read_text()
         assert task.id in _pending_ids(HUEY)
 
         faults.fault_clear(name=faults.CONSUMER_PAUSED)
@@ -203,8 +198,7 @@ def test_a_paused_consumer_process_runs_held_tasks_after_clearing(
         assert task.id not in _pending_ids(HUEY)
         assert "consumer_resumed" in log.read_text()
     finally:
-        consumer.terminate()
-        consumer.wait(timeout=15)
+        consumer.stop()
 
 
 def test_unknown_fault_bad_value_and_unknown_view_are_refused(faults_file: Path) -> None:

@@ -26,8 +26,7 @@ from conftest import free_port
 from experiments.lab import Lab, LabConfig, LabError
 from experiments.lab.config import ROOT
 from experiments.lab.lab import APP, WORKER
-from experiments.lab.probes import port_in_use
-from experiments.lab.procs import group_members
+from experiments.lab.procs import group_members, port_in_use
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """Instrumentation cost in instructions per request: deterministic where wall-clock benchmarks are not.
 
-    .venv/bin/python -m observability.overhead_profile [--iterations 10]
+    .venv/bin/python -m experiments.bench.overhead_profile [--iterations 10]
 
 The wrk benchmark (experiments/bench/overhead.py) measures the issue's figure, throughput on vs off, but on a
 shared 2-core VM the same configuration varies 2-3x between rounds. This runs the same request mix through
@@ -29,7 +29,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VAR_DIR = ROOT / "var" / "bench-overhead"
 PLACES = 20
 STATIC_PATHS = ["/", "/places/", "/places/?page=2", "/api/places/", "/healthz"]
@@ -104,7 +104,7 @@ def instructions_per_request(*, mode: str, iterations: int, var_dir: Path) -> fl
                 f"--callgrind-out-file={scratch / 'callgrind.out'}",
                 sys.executable,
                 "-m",
-                "observability.overhead_profile",
+                "experiments.bench.overhead_profile",
                 "--child",
                 str(iterations),
             ],

@@ -1,6 +1,6 @@
 """Bugsink, a self-hosted Sentry-protocol error tracker, for the lab and for the error-reporting test.
 
-`python -m observability.bugsink up` (what `make errors-up` runs) installs Bugsink into its own virtualenv,
+`python -m experiments.lab.bugsink up` (what `make errors-up` runs) installs Bugsink into its own virtualenv,
 configures an instance, starts it on 127.0.0.1:BUGSINK_PORT, creates the `chowist` project and prints the
 SENTRY_DSN to give the app. `down` stops it. The test starts a throwaway instance the same way.
 """
@@ -10,17 +10,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from observability import tooling_config as config
+from experiments.lab.procs import Process, ProcessError, http_probe, start
+
+ROOT = Path(__file__).resolve().parents[2]
+BUGSINK_PORT = int(os.environ.get("BUGSINK_PORT") or 8010)
+# Bugsink pins its own Django and gunicorn, so it lives in a virtualenv of its own.
+BUGSINK_DIR = Path(os.environ.get("BUGSINK_DIR") or ROOT / "var" / "bugsink").resolve()
+BUGSINK_VERSION_SPEC = "bugsink>=2.6,<3"
+BUGSINK_START_TIMEOUT_S = 60.0
+BUGSINK_STOP_TIMEOUT_S = 5.0
 
 PROJECT_NAME = "chowist"
 ADMIN_USERNAME = "admin"
@@ -47,11 +52,11 @@ class Bugsink:
         return _api(self.base_url, self.token, path, payload)
 
 
-def venv_bin(*, bugsink_dir: Path = config.BUGSINK_DIR) -> Path:
+def venv_bin(*, bugsink_dir: Path = BUGSINK_DIR) -> Path:
     return bugsink_dir / "venv" / "bin"
 
 
-def bugsink_install(*, bugsink_dir: Path = config.BUGSINK_DIR) -> Path:
+def bugsink_install(*, bugsink_dir: Path = BUGSINK_DIR) -> Path:
     """pip-install Bugsink into bugsink_dir/venv (once); its bin directory."""
     bin_dir = venv_bin(bugsink_dir=bugsink_dir)
     if (bin_dir / "bugsink-manage").exists():
@@ -60,7 +65,7 @@ def bugsink_install(*, bugsink_dir: Path = config.BUGSINK_DIR) -> Path:
     python = getattr(sys, "_base_executable", sys.executable)
     steps = [
         [python, "-m", "venv", str(bin_dir.parent)],
-        [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", config.BUGSINK_VERSION_SPEC],
+        [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", BUGSINK_VERSION_SPEC],
     ]
     for step in steps:
         result = subprocess.run(step, capture_output=True, text=True, check=False)
@@ -113,22 +118,7 @@ def _api(base_url: str, token: str, path: str, payload: dict[str, Any] | None = 
         return json.load(response)
 
 
-def _wait_ready(base_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + config.BUGSINK_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise BugsinkUnavailable(f"Bugsink exited with {process.returncode}: {log_path.read_text()[-800:]}")
-        try:
-            with urllib.request.urlopen(f"{base_url}/health/ready", timeout=2) as response:  # noqa: S310
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.25)
-    raise BugsinkUnavailable(f"Bugsink did not answer /health/ready within {config.BUGSINK_START_TIMEOUT_S} s")
-
-
-def bugsink_up(*, instance_dir: Path, port: int, bugsink_dir: Path = config.BUGSINK_DIR) -> Bugsink:
+def bugsink_up(*, instance_dir: Path, port: int, bugsink_dir: Path = BUGSINK_DIR) -> Bugsink:
     """Install if needed, configure instance_dir (once), start Bugsink on 127.0.0.1:port, ensure the project."""
     bin_dir = bugsink_install(bugsink_dir=bugsink_dir)
     instance_dir.mkdir(parents=True, exist_ok=True)
@@ -149,20 +139,22 @@ def bugsink_up(*, instance_dir: Path, port: int, bugsink_dir: Path = config.BUGS
         _admin_ensure(bin_dir, instance_dir)
         state_path.write_text(json.dumps(state))
 
-    log_path = instance_dir / "bugsink.log"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [str(bin_dir / "gunicorn"), "bugsink.wsgi", f"--bind=127.0.0.1:{port}", "--workers=1", "--threads=4"],
-            cwd=instance_dir,
-            env=_instance_env(instance_dir),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    (instance_dir / "bugsink.pid").write_text(str(process.pid))
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(base_url, process, log_path)
+        start(
+            [str(bin_dir / "gunicorn"), "bugsink.wsgi", f"--bind=127.0.0.1:{port}", "--workers=1", "--threads=4"],
+            name="bugsink",
+            log_path=instance_dir / "bugsink.log",
+            env=_instance_env(instance_dir),
+            cwd=instance_dir,
+            pid_file=_pid_file(instance_dir),
+            ready=[http_probe(f"{base_url}/health/ready")],
+            ready_timeout_s=BUGSINK_START_TIMEOUT_S,
+        )
+    except ProcessError as exc:
+        _pid_file(instance_dir).unlink(missing_ok=True)
+        raise BugsinkUnavailable(str(exc)) from exc
+    try:
         project = _project_ensure(base_url, state["token"])
     except BaseException:
         bugsink_down(instance_dir=instance_dir)
@@ -184,23 +176,18 @@ def _project_ensure(base_url: str, token: str) -> dict[str, Any]:
     return project
 
 
+def _pid_file(instance_dir: Path) -> Path:
+    return instance_dir / "bugsink.pid"
+
+
 def bugsink_down(*, instance_dir: Path) -> bool:
     """Stop the instance started from instance_dir; False when it was not running."""
-    pid_path = instance_dir / "bugsink.pid"
-    if not pid_path.exists():
+    pid_path = _pid_file(instance_dir)
+    process = Process.from_pid_file(pid_path, name="bugsink", log_path=instance_dir / "bugsink.log")
+    pid_path.unlink(missing_ok=True)
+    if process is None or not process.alive():
         return False
-    pid = int(pid_path.read_text())
-    pid_path.unlink()
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    for _ in range(50):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
+    process.stop(timeout_s=BUGSINK_STOP_TIMEOUT_S)
     return True
 
 
@@ -217,14 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["up", "down"])
     args = parser.parse_args(argv)
-    instance_dir = config.BUGSINK_DIR / "lab"
+    instance_dir = BUGSINK_DIR / "lab"
     if args.action == "down":
         print("Bugsink stopped" if bugsink_down(instance_dir=instance_dir) else "Bugsink was not running")
         return 0
-    if (instance_dir / "bugsink.pid").exists():
+    if _pid_file(instance_dir).exists():
         bugsink_down(instance_dir=instance_dir)
-    bugsink = bugsink_up(instance_dir=instance_dir, port=config.BUGSINK_PORT)
-    print(f"Bugsink on {bugsink.base_url} (pid file {instance_dir / 'bugsink.pid'}); give the app:")
+    bugsink = bugsink_up(instance_dir=instance_dir, port=BUGSINK_PORT)
+    print(f"Bugsink on {bugsink.base_url} (pid file {_pid_file(instance_dir)}); give the app:")
     print(f"SENTRY_DSN={bugsink.dsn}")
     print(f"web UI login: {ADMIN_USERNAME} / {ADMIN_PASSWORD}")
     return 0
