@@ -103,7 +103,7 @@ def experiment_run(experiment, *, config: RunnerConfig, keep_lab: bool, force_do
             runs=runs,
             reports_dir=config.reports_dir,
         )
-        start, end = min(r.t0 for r in runs), max(r.t1 for r in runs)
+        start, end = min(r.window.t0 for r in runs), max(r.window.t1 for r in runs)
         plots = plots_write(prom=runner.prom, runs=runs, out_dir=runner.report_dir / "plots")
         traces = slowest_traces(lab.spans_file, start=start, end=end)
         artefacts_copy(

@@ -8,34 +8,20 @@ LOGGING from observability.logs. Idempotent per process; a forked child sets its
 from __future__ import annotations
 
 import os
-import subprocess
 from functools import cache
 from pathlib import Path
 
-from observability import logs
+from observability import logs, release
 
 _state: dict[str, int | None] = {"pid": None}
 
 
 @cache
 def git_sha() -> str:
-    """settings.GIT_SHA, else the checkout's HEAD, else "" (e.g. an image built without .git)."""
+    """settings.GIT_SHA, else the checkout's HEAD (observability.release)."""
     from django.conf import settings
 
-    if settings.GIT_SHA:
-        return settings.GIT_SHA
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=Path(settings.BASE_DIR),
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return result.stdout.strip()
+    return release.git_sha(Path(settings.BASE_DIR), configured=settings.GIT_SHA)
 
 
 def django_instrument() -> None:

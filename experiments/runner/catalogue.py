@@ -13,23 +13,12 @@ from typing import Any
 import yaml
 
 from experiments.runner.config import CATALOGUE_DIR
+from experiments.runner.expectations import EXPECTATIONS, OPTIONAL_KEYS
 
 TASKS = ("home", "browse", "search", "detail", "detail_html", "random_place", "popular", "interact", "upload")
 PROFILES = ("embedded", "services")
 FAULTS = ("http_5xx", "http_latency", "db_latency", "cache_down", "consumer_paused")
 COMPONENTS = ("app", "worker")
-EXPECTATION_TYPES = {
-    "slo_holds": {"slo"},
-    "alert_fires": {"alert", "within_s"},
-    "alert_silent": {"alert"},
-    "no_interaction_lost": set(),
-    "p95_below_ms": {"value"},
-    "error_ratio_below": {"value"},
-    "job_lag_max_above_s": {"value"},
-    "burn_rate_above": {"slo", "value"},
-    "knee_found": set(),
-}
-EXPECTATION_OPTIONAL = {"variant", "description"}
 
 
 class CatalogueError(ValueError):
@@ -109,20 +98,12 @@ class Expectation:
     def description(self) -> str:
         if self.text:
             return self.text
-        p = self.params
         where = f" [{self.variant}]" if self.variant else ""
-        phrases = {
-            "slo_holds": lambda: f"the {p['slo']} SLO holds over the run",
-            "alert_fires": lambda: f"{p['alert']} fires within {p['within_s']:g} s of the first fault",
-            "alert_silent": lambda: f"{p['alert']} does not fire",
-            "no_interaction_lost": lambda: "no interaction is lost (sent == recorded after the drain)",
-            "p95_below_ms": lambda: f"p95 latency below {p['value']:g} ms",
-            "error_ratio_below": lambda: f"5xx ratio below {p['value']:g}",
-            "job_lag_max_above_s": lambda: f"job lag grows above {p['value']:g} s while the consumer is paused",
-            "knee_found": lambda: "the capacity knee is found within the step range",
-            "burn_rate_above": lambda: f"the {p['slo']} SLO burns its budget faster than {p['value']:g}x at its peak",
-        }
-        return phrases[self.type]() + where
+        return EXPECTATIONS[self.type].words(self.params) + where
+
+    def scaled(self, factor: float) -> Expectation:
+        durations = EXPECTATIONS[self.type].durations
+        return replace(self, params={k: v * factor if k in durations else v for k, v in self.params.items()})
 
 
 @dataclass(frozen=True)
@@ -149,10 +130,7 @@ class Experiment:
         steps = self.load.steps and replace(self.load.steps, step_s=self.load.steps.step_s * factor)
         load = replace(self.load, duration_s=self.load.duration_s * factor, steps=steps)
         schedule = tuple(replace(e, at_s=e.at_s * factor) for e in self.schedule)
-        expectations = tuple(
-            replace(x, params={**x.params, "within_s": x.params["within_s"] * factor}) if "within_s" in x.params else x
-            for x in self.expectations
-        )
+        expectations = tuple(x.scaled(factor) for x in self.expectations)
         return replace(self, load=load, schedule=schedule, expectations=expectations)
 
 
@@ -259,9 +237,11 @@ def _expectation(where: str, data: Any, variant_names: set[str]) -> Expectation:
     if not isinstance(data, dict) or "type" not in data:
         raise CatalogueError(f"{where}: expected a mapping with a type")
     kind = data["type"]
-    if kind not in EXPECTATION_TYPES:
-        raise CatalogueError(f"{where}: unknown expectation type {kind!r} (types: {', '.join(EXPECTATION_TYPES)})")
-    d = _keys(where, {k: v for k, v in data.items() if k != "type"}, EXPECTATION_TYPES[kind], EXPECTATION_OPTIONAL)
+    if kind not in EXPECTATIONS:
+        raise CatalogueError(f"{where}: unknown expectation type {kind!r} (types: {', '.join(EXPECTATIONS)})")
+    d = _keys(
+        where, {k: v for k, v in data.items() if k != "type"}, set(EXPECTATIONS[kind].required), set(OPTIONAL_KEYS)
+    )
     variant = d.pop("variant", None)
     if variant is not None and variant not in variant_names:
         raise CatalogueError(f"{where}.variant: {variant!r} is not one of the experiment's variants")

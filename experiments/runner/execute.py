@@ -16,7 +16,7 @@ from experiments.runner.catalogue import Experiment, Variant
 from experiments.runner.config import DRAIN_TIMEOUT_S, PROGRESS_INTERVAL_S, RunnerConfig
 from experiments.runner.labdriver import LabDriver, Schedule
 from experiments.runner.loadgen import LocustProcess
-from experiments.runner.measure import RunMeasurement, counters_read, run_measure
+from experiments.runner.measure import RunMeasurement, RunWindow, counters_read, run_measure
 from experiments.runner.progress import ProgressDisplay
 from experiments.runner.prom import Prometheus, PrometheusError
 
@@ -152,24 +152,26 @@ class Runner:
         drained = self._drain(since=before, sent=result.interactions_sent)
         t1 = self.prom.wait_scrape_after(jobs, time.time(), timeout_s=SCRAPE_WAIT_S)
         after = counters_read(self.prom)
-        return run_measure(
-            prom=self.prom,
+        window = RunWindow(
             variant=variant.name,
             repeat=plan.repeat,
             users=plan.users,
             t0=t0,
             t1=t1,
+            load_start=load_start,
+            load_end=load_end,
+            drained=drained,
+            events=tuple(schedule.applied),
+        )
+        return run_measure(
+            prom=self.prom,
+            window=window,
             before=before,
             after=after,
             locust=result,
-            load_start=load_start,
-            load_end=load_end,
             alerts_file=self.lab.alerts_file,
             window_set=self.lab.config.window_set,
-            drained=drained,
-            lab_rss_peak_mb=round(sum(rss_peak.values()), 1),
-            lab_rss_by_component_mb={k: round(v, 1) for k, v in rss_peak.items()},
-            events=schedule.applied,
+            lab_rss_mb=rss_peak,
         )
 
     def _warm_up(self, ids_file: Path, count: int) -> None:

@@ -79,9 +79,9 @@ class Agreement:
         }
 
 
-@dataclass
-class RunMeasurement:
-    """One measured run of one variant (A/B experiments repeat each variant)."""
+@dataclass(frozen=True)
+class RunWindow:
+    """One measured run of one variant: which it was, its window and what happened in it (unix seconds)."""
 
     variant: str
     repeat: int
@@ -90,16 +90,41 @@ class RunMeasurement:
     t1: float  # the scrape after Locust stopped and the consumer drained
     load_start: float
     load_end: float
+    # Whether the consumer drained what the run enqueued before the window closed.
+    drained: bool = True
+    # The faults switched on and off during the load (labdriver.Schedule.applied).
+    events: tuple[dict, ...] = ()
+
+    @property
+    def seconds(self) -> int:
+        """The window as a whole number of seconds, for PromQL ranges."""
+        return max(1, math.ceil(self.t1 - self.t0))
+
+
+@dataclass
+class RunMeasurement:
+    """One measured run of one variant (A/B experiments repeat each variant)."""
+
+    window: RunWindow
     locust: LocustResult
     counters: dict[str, float]
     agreement: Agreement
     job_lag_s: dict[str, float]
     slo: dict[str, dict[str, float]]
     alerts_fired: list[dict]
-    drained: bool
-    lab_rss_peak_mb: float
     lab_rss_by_component_mb: dict[str, float] = field(default_factory=dict)
-    events: list[dict] = field(default_factory=list)
+
+    @property
+    def variant(self) -> str:
+        return self.window.variant
+
+    @property
+    def repeat(self) -> int:
+        return self.window.repeat
+
+    @property
+    def lab_rss_peak_mb(self) -> float:
+        return round(sum(self.lab_rss_by_component_mb.values()), 1)
 
     @property
     def error_ratio_5xx(self) -> float:
@@ -114,31 +139,24 @@ def _finite(value: float) -> float:
 def run_measure(
     *,
     prom: Prometheus,
-    variant: str,
-    repeat: int,
-    users: int,
-    t0: float,
-    t1: float,
+    window: RunWindow,
     before: dict[str, float],
     after: dict[str, float],
     locust: LocustResult,
-    load_start: float,
-    load_end: float,
     alerts_file: Path,
     window_set: str,
-    drained: bool,
-    lab_rss_peak_mb: float,
-    lab_rss_by_component_mb: dict[str, float],
-    events: list[dict],
+    lab_rss_mb: dict[str, float],
 ) -> RunMeasurement:
+    """The run's numbers: counter differences between the window's edges, Prometheus's view over the window,
+    alerts; `lab_rss_mb` is the lab's peak resident memory by component."""
     deltas = {name: max(after[name] - before[name], 0.0) for name in COUNTERS}
-    window_s = max(1, math.ceil(t1 - t0))
+    window_s, t1 = window.seconds, window.t1
     prom_requests = round(deltas["requests"])
     agreement = Agreement(
         locust_requests=locust.requests,
         prometheus_requests=prom_requests,
         connection_errors=locust.connection_errors,
-        tolerance=users,
+        tolerance=window.users,
         locust_rps=locust.throughput_rps,
         # Same active interval as Locust's own rate: the check is then exactly "same requests counted".
         prometheus_rps=prom_requests / locust.active_s if locust.active_s else 0.0,
@@ -148,23 +166,14 @@ def run_measure(
     }
     lag["max"] = max(_finite(prom.scalar(q.job_lag_max(window_s), at=t1)), lag["p99"])
     return RunMeasurement(
-        variant=variant,
-        repeat=repeat,
-        users=users,
-        t0=t0,
-        t1=t1,
-        load_start=load_start,
-        load_end=load_end,
+        window=window,
         locust=locust,
         counters=deltas,
         agreement=agreement,
         job_lag_s=lag,
         slo=slo_measure(prom=prom, t1=t1, window_s=window_s, window_set=window_set),
-        alerts_fired=alerts_measure(prom=prom, alerts_file=alerts_file, t0=t0, t1=t1, origin=load_start),
-        drained=drained,
-        lab_rss_peak_mb=lab_rss_peak_mb,
-        lab_rss_by_component_mb=lab_rss_by_component_mb,
-        events=events,
+        alerts_fired=alerts_measure(prom=prom, alerts_file=alerts_file, t0=window.t0, t1=t1, origin=window.load_start),
+        lab_rss_by_component_mb={name: round(mb, 1) for name, mb in lab_rss_mb.items()},
     )
 
 

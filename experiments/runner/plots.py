@@ -87,8 +87,8 @@ def _legend(template: str, labels: dict[str, str]) -> str:
 
 def plots_write(*, prom: Prometheus, runs: list[RunMeasurement], out_dir: Path) -> list[Plot]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    start = min(r.t0 for r in runs) - 10
-    end = max(r.t1 for r in runs) + 5
+    start = min(r.window.t0 for r in runs) - 10
+    end = max(r.window.t1 for r in runs) + 5
     step = max(1.0, math.ceil((end - start) / MAX_POINTS))
     plots = []
     for panel in report_panels():
@@ -128,11 +128,12 @@ def plots_write(*, prom: Prometheus, runs: list[RunMeasurement], out_dir: Path) 
 
 def _mark_runs(ax: plt.Axes, runs: list[RunMeasurement], origin: float) -> None:
     for i, r in enumerate(runs):
-        ax.axvspan(r.load_start - origin, r.load_end - origin, color=f"C{i % 10}", alpha=0.08)
+        w = r.window
+        ax.axvspan(w.load_start - origin, w.load_end - origin, color=f"C{i % 10}", alpha=0.08)
         ax.text(
-            r.load_start - origin, 0.01, f" {r.variant}", transform=ax.get_xaxis_transform(), fontsize=7, va="bottom"
+            w.load_start - origin, 0.01, f" {w.variant}", transform=ax.get_xaxis_transform(), fontsize=7, va="bottom"
         )
-        for e in r.events:
+        for e in w.events:
             ax.axvline(e["applied_unix"] - origin, color="red", linestyle="--", linewidth=0.8)
             ax.text(
                 e["applied_unix"] - origin,

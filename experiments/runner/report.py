@@ -259,7 +259,7 @@ def report_write(
         if alerts
         else ["No alert fired."]
     )
-    events = [(m.variant, e) for m in runs for e in m.events]
+    events = [(m.variant, e) for m in runs for e in m.window.events]
     if events:
         lines += [
             "",

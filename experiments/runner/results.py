@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from experiments.runner.catalogue import Expectation, Experiment
 from experiments.runner.config import ROOT
+from experiments.runner.expectations import EXPECTATIONS, Evidence
 from experiments.runner.measure import RunMeasurement
+from grafana import build as grafana_build
 from monitoring.config import CONFIG
+from observability import release
 from slo.spec import slo_spec_list
 
 CONTRACT_KEYS = (
@@ -56,29 +57,9 @@ COMPARED = {"throughput_rps": "higher", "p50_ms": "lower", "p95_ms": "lower", "p
 DEFAULT_STEP_P95_MS = 250.0
 
 
-def git_sha() -> str:
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"{sha}-dirty" if dirty else sha
-
-
 def dashboard_versions() -> dict[str, int]:
-    try:
-        from grafana.panels import DASHBOARDS
-    except ImportError:
-        return {}
-    return {d.uid: d.version for d in DASHBOARDS}
+    """uid -> version of every dashboard, as grafana/versions.json lists them."""
+    return {uid: board["version"] for uid, board in grafana_build.dashboard_versions().items()}
 
 
 def step_limits(experiment: Experiment) -> tuple[float, float]:
@@ -127,12 +108,12 @@ def variant_summary(name: str, settings: dict[str, str], runs: list[RunMeasureme
         "slo": slos,
         "alerts_fired": list(alerts.values()),
         # Detail beyond the contract.
-        "users": runs[0].users,
+        "users": runs[0].window.users,
         "interactions_accepted": round(sum(r.counters["interactions_accepted"] for r in runs)),
         "prometheus_agreement": [r.agreement.as_dict() for r in runs],
         "lab_rss_peak_mb": max(r.lab_rss_peak_mb for r in runs),
         "lab_rss_by_component_mb": max(runs, key=lambda r: r.lab_rss_peak_mb).lab_rss_by_component_mb,
-        "drained": all(r.drained for r in runs),
+        "drained": all(r.window.drained for r in runs),
         "runs": [run_summary(r) for r in runs],
     }
 
@@ -140,13 +121,18 @@ def variant_summary(name: str, settings: dict[str, str], runs: list[RunMeasureme
 def run_summary(r: RunMeasurement) -> dict[str, Any]:
     return {
         "repeat": r.repeat,
-        "window": {"t0": r.t0, "t1": r.t1, "load_start": r.load_start, "load_end": r.load_end},
+        "window": {
+            "t0": r.window.t0,
+            "t1": r.window.t1,
+            "load_start": r.window.load_start,
+            "load_end": r.window.load_end,
+        },
         "requests": r.locust.requests,
         "throughput_rps": round(r.locust.throughput_rps, 2),
         "latency_ms": r.locust.latency_ms,
         "error_ratio_5xx": round(r.error_ratio_5xx, 6),
         "loadgen_cpu_percent": round(r.locust.cpu_percent, 1),
-        "events": r.events,
+        "events": list(r.window.events),
         "by_name": r.locust.by_name,
     }
 
@@ -184,73 +170,9 @@ def expectations_evaluate(
 ) -> list[dict[str, Any]]:
     first_fault = min((e.at_s for e in experiment.schedule if e.fault), default=0.0)
     out = []
-
-    def check(x: Expectation) -> tuple[bool, str]:
-        vs = _applies(x, variants)
-        p = x.params
-        rules: dict[str, Callable[[], tuple[bool, str]]] = {
-            "slo_holds": lambda: (
-                all(v["slo"][p["slo"]]["sli"] >= v["slo"][p["slo"]]["objective"] for v in vs),
-                "; ".join(f"{v['name']}: SLI {v['slo'][p['slo']]['sli']:.4%}" for v in vs),
-            ),
-            "alert_fires": lambda: _alert_fires(vs, p["alert"], first_fault, p["within_s"]),
-            # An alert still firing from an earlier experiment when the window opened is not this run's doing.
-            "alert_silent": lambda: (
-                all(
-                    p["alert"] not in {a["alertname"] for a in v["alerts_fired"] if not a.get("firing_at_start")}
-                    for v in vs
-                ),
-                "; ".join(
-                    f"{v['name']}: fired "
-                    + (
-                        ", ".join(
-                            a["alertname"] + (" (already firing at start)" if a.get("firing_at_start") else "")
-                            for a in v["alerts_fired"]
-                        )
-                        or "none"
-                    )
-                    for v in vs
-                ),
-            ),
-            "no_interaction_lost": lambda: (
-                all(v["interactions_sent"] == v["interactions_recorded"] for v in vs),
-                "; ".join(
-                    f"{v['name']}: sent {v['interactions_sent']}, recorded {v['interactions_recorded']}" for v in vs
-                ),
-            ),
-            "p95_below_ms": lambda: (
-                (knee_info["p95_ms"] or 0) <= p["value"]
-                if knee_info
-                else all(v["latency_ms"]["p95"] <= p["value"] for v in vs),
-                "; ".join(f"{v['name']}: p95 {v['latency_ms']['p95']:g} ms" for v in vs)
-                if not knee_info
-                else f"knee p95 {knee_info['p95_ms']} ms",
-            ),
-            "error_ratio_below": lambda: (
-                all(v["error_ratio_5xx"] < p["value"] for v in vs),
-                "; ".join(f"{v['name']}: {v['error_ratio_5xx']:.4%}" for v in vs),
-            ),
-            "job_lag_max_above_s": lambda: (
-                all(v["job_lag_s"]["max"] > p["value"] for v in vs),
-                "; ".join(f"{v['name']}: max lag {v['job_lag_s']['max']:g} s" for v in vs),
-            ),
-            "burn_rate_above": lambda: (
-                all(v["slo"][p["slo"]]["burn_rate_max"] > p["value"] for v in vs),
-                "; ".join(f"{v['name']}: max burn rate {v['slo'][p['slo']]['burn_rate_max']:g}" for v in vs),
-            ),
-            "knee_found": lambda: (
-                bool(knee_info and knee_info["found"]),
-                f"knee at {knee_info['users']} users, {knee_info['throughput_rps']} req/s; broke at {knee_info['broke_at_users']} users"
-                if knee_info and knee_info["found"]
-                else "no step broke within the range (raise max_users)"
-                if knee_info and knee_info["users"]
-                else "the first step already broke",
-            ),
-        }
-        return rules[x.type]()
-
     for x in experiment.expectations:
-        passed, detail = check(x)
+        evidence = Evidence(variants=_applies(x, variants), first_fault_s=first_fault, knee=knee_info)
+        passed, detail = EXPECTATIONS[x.type].check(x.params, evidence)
         out.append({"description": x.description, "passed": bool(passed), "detail": detail})
     # The lab checks itself in every run.
     agreement = [r.agreement for r in runs]
@@ -266,28 +188,6 @@ def expectations_evaluate(
         }
     )
     return out
-
-
-def _alert_fires(variants: list[dict], alert: str, first_fault_s: float, within_s: float) -> tuple[bool, str]:
-    details, ok = [], True
-    for v in variants:
-        fired = next((a for a in v["alerts_fired"] if a["alertname"] == alert), None)
-        if fired is None:
-            ok = False
-            details.append(f"{v['name']}: did not fire")
-            continue
-        if fired.get("firing_at_start"):
-            ok = False
-            details.append(f"{v['name']}: already firing when the window opened (left from an earlier run?)")
-            continue
-        after_fault = fired["first_seen_s"] - first_fault_s
-        notified = fired.get("notified_s")
-        ok = ok and after_fault <= within_s
-        details.append(
-            f"{v['name']}: firing {after_fault:.1f} s after the fault ({fired['first_seen_s']:g} s into the load)"
-            + (f", webhook notified at {notified:g} s" if notified is not None else ", no webhook notification yet")
-        )
-    return ok, "; ".join(details)
 
 
 def ab_comparison(experiment: Experiment, runs: list[RunMeasurement]) -> dict[str, Any] | None:
@@ -399,7 +299,7 @@ def results_build(
     results: dict[str, Any] = {
         "experiment": experiment.name,
         "run_id": run_id,
-        "git_sha": git_sha(),
+        "git_sha": release.git_sha(ROOT) or "unknown",
         "profile": profiles[0] if len(profiles) == 1 else "+".join(profiles),
         "started_at": started_at,
         "duration_s": round(duration_s, 1),

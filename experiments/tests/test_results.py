@@ -8,7 +8,7 @@ from pathlib import Path
 from experiments.run import latest_link_update
 from experiments.runner.catalogue import experiment_load
 from experiments.runner.loadgen import LocustResult, _percentile
-from experiments.runner.measure import Agreement, RunMeasurement
+from experiments.runner.measure import Agreement, RunMeasurement, RunWindow
 from experiments.runner.results import ab_comparison, knee, previous_comparison, previous_results, variant_summary
 
 
@@ -28,13 +28,7 @@ def _run(variant: str, repeat: int, *, rps: float, p95: float, users: int = 10, 
     )
     slo = {"availability": {"sli": 1.0, "objective": 0.999, "burn_rate_max": 0.0, "budget_consumed": 0.0}}
     return RunMeasurement(
-        variant=variant,
-        repeat=repeat,
-        users=users,
-        t0=0.0,
-        t1=40.0,
-        load_start=1.0,
-        load_end=31.0,
+        window=RunWindow(variant, repeat, users, t0=0.0, t1=40.0, load_start=1.0, load_end=31.0),
         locust=locust,
         counters={
             "requests": requests,
@@ -47,8 +41,7 @@ def _run(variant: str, repeat: int, *, rps: float, p95: float, users: int = 10, 
         job_lag_s={"p50": 0.01, "p95": 0.02, "p99": 0.03, "max": 0.05},
         slo=slo,
         alerts_fired=[],
-        drained=True,
-        lab_rss_peak_mb=400.0,
+        lab_rss_by_component_mb={"app": 300.0, "worker": 100.0},
     )
 
 
@@ -181,3 +174,80 @@ def test_the_report_plots_panels_the_dashboards_have() -> None:
     panels = report_panels()
     assert len(panels) == len(REPORT_PANELS)
     assert all(panel.exprs for panel in panels)
+
+
+def test_results_json_keys_are_the_contract(tmp_path: Path) -> None:
+    """Write-ups and regression checks read these keys: adding is fine, renaming or dropping is not."""
+    from experiments.runner.results import results_build
+
+    smoke = experiment_load(name="smoke")
+    results = results_build(
+        experiment=smoke,
+        run_id="20260101T000000Z-smoke",
+        started_at="2026-01-01T00:00:00+00:00",
+        duration_s=60.0,
+        runs=[_run("default", 1, rps=50, p95=20)],
+        reports_dir=tmp_path,
+    )
+    assert list(results) == [
+        "experiment",
+        "run_id",
+        "git_sha",
+        "profile",
+        "started_at",
+        "duration_s",
+        "dashboards",
+        "variants",
+        "expectations",
+        "passed",
+        "previous",
+    ]
+    variant = results["variants"][0]
+    assert list(variant) == [
+        "name",
+        "settings",
+        "requests",
+        "failures",
+        "throughput_rps",
+        "latency_ms",
+        "error_ratio_5xx",
+        "job_lag_s",
+        "jobs_processed",
+        "interactions_sent",
+        "interactions_recorded",
+        "loadgen_cpu_percent",
+        "slo",
+        "alerts_fired",
+        "users",
+        "interactions_accepted",
+        "prometheus_agreement",
+        "lab_rss_peak_mb",
+        "lab_rss_by_component_mb",
+        "drained",
+        "runs",
+    ]
+    assert list(variant["latency_ms"]) == ["p50", "p95", "p99"]
+    assert list(variant["job_lag_s"]) == ["p50", "p95", "p99", "max"]
+    assert list(variant["slo"]["availability"]) == ["sli", "objective", "burn_rate_max", "budget_consumed"]
+    assert list(variant["runs"][0]) == [
+        "repeat",
+        "window",
+        "requests",
+        "throughput_rps",
+        "latency_ms",
+        "error_ratio_5xx",
+        "loadgen_cpu_percent",
+        "events",
+        "by_name",
+    ]
+    assert list(variant["runs"][0]["window"]) == ["t0", "t1", "load_start", "load_end"]
+    assert variant["lab_rss_peak_mb"] == 400.0 and variant["drained"] is True
+    assert list(results["expectations"][0]) == ["description", "passed", "detail"]
+    assert results["dashboards"] == {
+        "chowist-service-overview": 1,
+        "chowist-database-cache": 1,
+        "chowist-background-jobs": 1,
+        "chowist-slos": 1,
+        "chowist-logs": 1,
+    }
+    assert results["git_sha"] and results["git_sha"] != "unknown"

@@ -1,0 +1,191 @@
+"""The expectation types a catalogue file may use: each once, with its required keys, its wording and its check.
+
+The catalogue loader validates against `EXPECTATIONS` and words an expectation with it; results.py evaluates
+with it. A new type is one `ExpectationType` here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Params = dict[str, Any]
+Variant = dict[str, Any]
+Outcome = tuple[bool, str]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What an expectation is checked against: the variant summaries it applies to and the run's shape."""
+
+    variants: list[Variant]
+    # Seconds from the load's start to the first scheduled fault (0 without one).
+    first_fault_s: float
+    # Capacity experiments: the knee (results.knee); None otherwise.
+    knee: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class ExpectationType:
+    name: str
+    required: frozenset[str]
+    words: Callable[[Params], str]
+    check: Callable[[Params, Evidence], Outcome]
+    # Keys holding durations, multiplied by EXPERIMENT_TIME_SCALE with the rest of the experiment.
+    durations: frozenset[str] = frozenset()
+
+
+# Optional on every type: which variant it applies to (default: all) and a description replacing the wording.
+OPTIONAL_KEYS = frozenset({"variant", "description"})
+
+
+def _each(vs: list[Variant], ok: Callable[[Variant], bool], say: Callable[[Variant], str]) -> Outcome:
+    return all(ok(v) for v in vs), "; ".join(say(v) for v in vs)
+
+
+def _slo_holds(p: Params, e: Evidence) -> Outcome:
+    def slo(v: Variant) -> dict[str, float]:
+        return v["slo"][p["slo"]]
+
+    return _each(
+        e.variants, lambda v: slo(v)["sli"] >= slo(v)["objective"], lambda v: f"{v['name']}: SLI {slo(v)['sli']:.4%}"
+    )
+
+
+def _alert_fires(p: Params, e: Evidence) -> Outcome:
+    details, ok = [], True
+    for v in e.variants:
+        fired = next((a for a in v["alerts_fired"] if a["alertname"] == p["alert"]), None)
+        if fired is None:
+            ok = False
+            details.append(f"{v['name']}: did not fire")
+            continue
+        if fired.get("firing_at_start"):
+            ok = False
+            details.append(f"{v['name']}: already firing when the window opened (left from an earlier run?)")
+            continue
+        after_fault = fired["first_seen_s"] - e.first_fault_s
+        notified = fired.get("notified_s")
+        ok = ok and after_fault <= p["within_s"]
+        details.append(
+            f"{v['name']}: firing {after_fault:.1f} s after the fault ({fired['first_seen_s']:g} s into the load)"
+            + (f", webhook notified at {notified:g} s" if notified is not None else ", no webhook notification yet")
+        )
+    return ok, "; ".join(details)
+
+
+def _alert_silent(p: Params, e: Evidence) -> Outcome:
+    # An alert still firing from an earlier experiment when the window opened is not this run's doing.
+    def fired(v: Variant) -> str:
+        names = [
+            a["alertname"] + (" (already firing at start)" if a.get("firing_at_start") else "")
+            for a in v["alerts_fired"]
+        ]
+        return f"{v['name']}: fired " + (", ".join(names) or "none")
+
+    return _each(
+        e.variants,
+        lambda v: p["alert"] not in {a["alertname"] for a in v["alerts_fired"] if not a.get("firing_at_start")},
+        fired,
+    )
+
+
+def _p95_below_ms(p: Params, e: Evidence) -> Outcome:
+    if e.knee:
+        return (e.knee["p95_ms"] or 0) <= p["value"], f"knee p95 {e.knee['p95_ms']} ms"
+    return _each(
+        e.variants,
+        lambda v: v["latency_ms"]["p95"] <= p["value"],
+        lambda v: f"{v['name']}: p95 {v['latency_ms']['p95']:g} ms",
+    )
+
+
+def _knee_found(p: Params, e: Evidence) -> Outcome:
+    knee = e.knee
+    if knee and knee["found"]:
+        return (
+            True,
+            f"knee at {knee['users']} users, {knee['throughput_rps']} req/s; broke at {knee['broke_at_users']} users",
+        )
+    if knee and knee["users"]:
+        return False, "no step broke within the range (raise max_users)"
+    return False, "the first step already broke"
+
+
+EXPECTATIONS: dict[str, ExpectationType] = {
+    t.name: t
+    for t in (
+        ExpectationType(
+            "slo_holds",
+            frozenset({"slo"}),
+            lambda p: f"the {p['slo']} SLO holds over the run",
+            _slo_holds,
+        ),
+        ExpectationType(
+            "alert_fires",
+            frozenset({"alert", "within_s"}),
+            lambda p: f"{p['alert']} fires within {p['within_s']:g} s of the first fault",
+            _alert_fires,
+            durations=frozenset({"within_s"}),
+        ),
+        ExpectationType(
+            "alert_silent",
+            frozenset({"alert"}),
+            lambda p: f"{p['alert']} does not fire",
+            _alert_silent,
+        ),
+        ExpectationType(
+            "no_interaction_lost",
+            frozenset(),
+            lambda p: "no interaction is lost (sent == recorded after the drain)",
+            lambda p, e: _each(
+                e.variants,
+                lambda v: v["interactions_sent"] == v["interactions_recorded"],
+                lambda v: f"{v['name']}: sent {v['interactions_sent']}, recorded {v['interactions_recorded']}",
+            ),
+        ),
+        ExpectationType(
+            "p95_below_ms",
+            frozenset({"value"}),
+            lambda p: f"p95 latency below {p['value']:g} ms",
+            _p95_below_ms,
+        ),
+        ExpectationType(
+            "error_ratio_below",
+            frozenset({"value"}),
+            lambda p: f"5xx ratio below {p['value']:g}",
+            lambda p, e: _each(
+                e.variants,
+                lambda v: v["error_ratio_5xx"] < p["value"],
+                lambda v: f"{v['name']}: {v['error_ratio_5xx']:.4%}",
+            ),
+        ),
+        ExpectationType(
+            "job_lag_max_above_s",
+            frozenset({"value"}),
+            lambda p: f"job lag grows above {p['value']:g} s while the consumer is paused",
+            lambda p, e: _each(
+                e.variants,
+                lambda v: v["job_lag_s"]["max"] > p["value"],
+                lambda v: f"{v['name']}: max lag {v['job_lag_s']['max']:g} s",
+            ),
+        ),
+        ExpectationType(
+            "burn_rate_above",
+            frozenset({"slo", "value"}),
+            lambda p: f"the {p['slo']} SLO burns its budget faster than {p['value']:g}x at its peak",
+            lambda p, e: _each(
+                e.variants,
+                lambda v: v["slo"][p["slo"]]["burn_rate_max"] > p["value"],
+                lambda v: f"{v['name']}: max burn rate {v['slo'][p['slo']]['burn_rate_max']:g}",
+            ),
+        ),
+        ExpectationType(
+            "knee_found",
+            frozenset(),
+            lambda p: "the capacity knee is found within the step range",
+            _knee_found,
+        ),
+    )
+}

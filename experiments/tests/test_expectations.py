@@ -1,0 +1,89 @@
+"""The expectations registry: every type is checked both ways, worded, and is what the catalogue accepts."""
+
+from __future__ import annotations
+
+import pytest
+
+from experiments.runner.catalogue import Expectation, experiment_list
+from experiments.runner.expectations import EXPECTATIONS, Evidence
+
+
+def _variant(**overrides: object) -> dict:
+    variant = {
+        "name": "a",
+        "slo": {"availability": {"sli": 0.9995, "objective": 0.999, "burn_rate_max": 20.0}},
+        "alerts_fired": [{"alertname": "AvailabilitySLOPageBurn", "first_seen_s": 40.0, "firing_at_start": False}],
+        "interactions_sent": 10,
+        "interactions_recorded": 10,
+        "latency_ms": {"p95": 80.0},
+        "error_ratio_5xx": 0.001,
+        "job_lag_s": {"max": 12.0},
+    }
+    return {**variant, **overrides}
+
+
+GOOD = _variant()
+BAD = _variant(
+    slo={"availability": {"sli": 0.99, "objective": 0.999, "burn_rate_max": 2.0}},
+    alerts_fired=[{"alertname": "LatencySLOPageBurn", "first_seen_s": 5.0, "firing_at_start": False}],
+    interactions_recorded=9,
+    latency_ms={"p95": 400.0},
+    error_ratio_5xx=0.2,
+    job_lag_s={"max": 1.0},
+)
+KNEE_FOUND = {"found": True, "users": 8, "throughput_rps": 300.0, "broke_at_users": 12, "p95_ms": 90.0}
+KNEE_NONE = {"found": False, "users": None, "throughput_rps": None, "broke_at_users": 4, "p95_ms": None}
+
+# type -> (params, evidence that passes, evidence that fails)
+CASES = {
+    "slo_holds": ({"slo": "availability"}, Evidence([GOOD], 0.0, None), Evidence([BAD], 0.0, None)),
+    "alert_fires": (
+        {"alert": "AvailabilitySLOPageBurn", "within_s": 30},
+        Evidence([GOOD], 20.0, None),
+        Evidence([GOOD], 5.0, None),
+    ),
+    "alert_silent": ({"alert": "AvailabilitySLOPageBurn"}, Evidence([BAD], 0.0, None), Evidence([GOOD], 0.0, None)),
+    "no_interaction_lost": ({}, Evidence([GOOD], 0.0, None), Evidence([GOOD, BAD], 0.0, None)),
+    "p95_below_ms": ({"value": 100}, Evidence([GOOD], 0.0, None), Evidence([BAD], 0.0, None)),
+    "error_ratio_below": ({"value": 0.01}, Evidence([GOOD], 0.0, None), Evidence([BAD], 0.0, None)),
+    "job_lag_max_above_s": ({"value": 5}, Evidence([GOOD], 0.0, None), Evidence([BAD], 0.0, None)),
+    "burn_rate_above": (
+        {"slo": "availability", "value": 14.4},
+        Evidence([GOOD], 0.0, None),
+        Evidence([BAD], 0.0, None),
+    ),
+    "knee_found": ({}, Evidence([], 0.0, KNEE_FOUND), Evidence([], 0.0, KNEE_NONE)),
+}
+
+
+def test_every_registered_type_has_cases_here() -> None:
+    assert set(CASES) == set(EXPECTATIONS)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_each_type_passes_and_fails_with_its_numbers_in_the_detail(name: str) -> None:
+    params, good, bad = CASES[name]
+    kind = EXPECTATIONS[name]
+    assert set(params) == kind.required
+    passed, detail = kind.check(params, good)
+    assert passed is True and detail
+    failed, why = kind.check(params, bad)
+    assert failed is False and why
+    assert kind.words(params)
+
+
+def test_the_knee_overrides_per_variant_p95() -> None:
+    p95 = EXPECTATIONS["p95_below_ms"]
+    assert p95.check({"value": 100}, Evidence([BAD], 0.0, KNEE_FOUND)) == (True, "knee p95 90.0 ms")
+
+
+def test_wording_and_time_scale_come_from_the_registry() -> None:
+    x = Expectation(type="alert_fires", params={"alert": "A", "within_s": 60}, variant="b")
+    assert x.description == "A fires within 60 s of the first fault [b]"
+    assert x.scaled(0.5).params == {"alert": "A", "within_s": 30.0}
+    assert Expectation(type="p95_below_ms", params={"value": 250}).scaled(0.5).params == {"value": 250}
+
+
+def test_the_catalogue_uses_only_registered_types() -> None:
+    used = {x.type for e in experiment_list() for x in e.expectations}
+    assert used <= set(EXPECTATIONS)
