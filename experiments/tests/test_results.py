@@ -7,6 +7,7 @@ from pathlib import Path
 
 from experiments.run import latest_link_update
 from experiments.runner.catalogue import experiment_load
+from experiments.runner.config import ROOT
 from experiments.runner.loadgen import LocustResult, _percentile
 from experiments.runner.measure import Agreement, RunMeasurement, RunWindow
 from experiments.runner.results import ab_comparison, knee, previous_comparison, previous_results, variant_summary
@@ -243,11 +244,6 @@ def test_results_json_keys_are_the_contract(tmp_path: Path) -> None:
     assert list(variant["runs"][0]["window"]) == ["t0", "t1", "load_start", "load_end"]
     assert variant["lab_rss_peak_mb"] == 400.0 and variant["drained"] is True
     assert list(results["expectations"][0]) == ["description", "passed", "detail"]
-    assert results["dashboards"] == {
-        "chowist-service-overview": 1,
-        "chowist-database-cache": 1,
-        "chowist-background-jobs": 1,
-        "chowist-slos": 1,
-        "chowist-logs": 1,
-    }
+    versions = json.loads((ROOT / "grafana" / "versions.json").read_text())
+    assert results["dashboards"] == {uid: board["version"] for uid, board in versions.items()}
     assert results["git_sha"] and results["git_sha"] != "unknown"
