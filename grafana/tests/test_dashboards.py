@@ -102,3 +102,11 @@ def test_promql_queries_lists_every_prometheus_target() -> None:
         for t in panel["targets"]
     ]
     assert sorted(targets) == sorted(q.expr for q in promql_queries())
+
+
+def test_the_logs_dashboard_shows_exactly_lokis_queries() -> None:
+    from grafana.panels import LOGS
+    from loki import queries
+
+    exprs = {q.expr for panel in LOGS.panels for q in panel.queries}
+    assert exprs == {q.expr for q in queries.ALL}

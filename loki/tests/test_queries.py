@@ -30,10 +30,3 @@ def test_queries_are_balanced_and_typed(query: queries.LogQuery) -> None:
     assert query.kind in {"metric", "logs"}
     # Metric queries aggregate over a range; log queries return lines.
     assert ("count_over_time" in query.expr) == (query.kind == "metric")
-
-
-def test_the_logs_dashboard_uses_these_queries() -> None:
-    from grafana.panels import LOGS
-
-    exprs = {q.expr for panel in LOGS.panels for q in panel.queries}
-    assert exprs == {q.expr for q in queries.ALL}
