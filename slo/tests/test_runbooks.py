@@ -59,3 +59,29 @@ def test_logql_searches_use_only_the_shippers_stream_labels() -> None:
             for selector in re.findall(r"\{([^}]*)\}", query):
                 labels = {part.split("=")[0].strip().rstrip("!~") for part in selector.split(",") if part.strip()}
                 assert labels <= {"service", "level"}, f"{path.name}: {query}"
+
+
+def _chowist_metrics(text: str) -> set[str]:
+    names = set(re.findall(r"\b(chowist_[a-z_]+)", text))
+    return {re.sub(r"_(bucket|sum|count)$", "", name) for name in names}
+
+
+def test_runbooks_name_only_metrics_of_the_monitoring_config() -> None:
+    # A renamed metric (monitoring/config.py) must not leave a runbook query that finds nothing.
+    from monitoring.config import CONFIG
+
+    known = set(vars(CONFIG.metrics).values())
+    for path in sorted(RUNBOOKS_DIR.glob("*.md")):
+        stale = _chowist_metrics(path.read_text()) - known
+        assert not stale, f"{path.name} queries metrics monitoring/config.py does not name: {sorted(stale)}"
+
+
+def test_latency_runbooks_quote_the_configured_threshold() -> None:
+    # The threshold lives in monitoring/config.py; a runbook quoting another one sends on-call the wrong way.
+    from monitoring.config import CONFIG
+
+    threshold_ms = f"{CONFIG.latency_threshold_ms:g}"
+    for alert in (CONFIG.slos.latency.page_alert, CONFIG.slos.latency.ticket_alert):
+        text = (RUNBOOKS_DIR / f"{alert}.md").read_text()
+        quoted = set(re.findall(r"(\d+) ms\b", text)) | set(re.findall(r"duration_ms > (\d+)", text))
+        assert quoted == {threshold_ms}, f"{alert}.md quotes {sorted(quoted)} ms; the latency SLO is {threshold_ms} ms"
