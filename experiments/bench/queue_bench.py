@@ -7,7 +7,7 @@ the CLI and the consumer's metrics endpoint:
 1. accept: the consumer is stopped; wrk (or a Python closed loop when wrk is missing) POSTs interactions
    for --accept-seconds. accepted/s = 202 answers / elapsed. This also builds the backlog for step 2.
 2. drain: the consumer starts; drained/s = backlog / time from the first counted row to an empty inbox,
-   read from chowist_interactions_recorded_total and chowist_inbox_backlog.
+   read from the consumer's interactions-recorded counter and inbox backlog (names: monitoring/config.py).
 3. lag: the consumer restarts (fresh histograms); an open-loop generator offers --rate interactions/s for
    --lag-seconds; `manage.py queue_status --json` then gives the accepted -> counted lag of exactly those
    rows (from the inbox) and the enqueue -> start job lag (from the consumer's histogram).
@@ -42,6 +42,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from experiments.lab.appserver import consumer_start, gunicorn_argv, manage_argv
 from experiments.lab.procs import Process, free_port, http_probe, start
+from monitoring.config import CONFIG
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -183,9 +184,9 @@ class BenchApp:
         recorded = backlog = 0.0
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
-                if sample.name == "chowist_interactions_recorded_total":
+                if sample.name == CONFIG.metrics.interactions_recorded:
                     recorded += sample.value
-                elif sample.name == "chowist_inbox_backlog":
+                elif sample.name == CONFIG.metrics.inbox_backlog:
                     backlog = sample.value
         return recorded, backlog
 
