@@ -47,9 +47,10 @@ system-deps: ## Install the Debian packages the lab uses (prometheus, alertmanag
 
 # --- quality ----------------------------------------------------------------------------------------
 .PHONY: lint
-lint: $(STAMP) ## Check style and lint with ruff
+lint: $(STAMP) ## Check style (ruff) and the import contracts (import-linter, configured in pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo
 
 .PHONY: format
 format: $(STAMP) ## Reformat and auto-fix with ruff

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "chowist.places",
     "chowist.interactions",
     "chowist.marketing",
+    "chowist.demo",
     "workers",
     "observability",
 ]

@@ -1,4 +1,9 @@
 from django.apps import AppConfig
+from django.utils.module_loading import autodiscover_modules
+
+from workers import telemetry  # noqa: F401 - registers the envelope and metrics hooks on HUEY
+from workers.collector import consumer_metrics_on_start
+from workers.consumer import consumer_started
 
 
 class WorkersConfig(AppConfig):
@@ -6,12 +11,7 @@ class WorkersConfig(AppConfig):
     label = "workers"
 
     def ready(self) -> None:
-        # Every process (app, consumer, manage.py queue_status) registers the tasks and the envelope/metrics hooks,
-        # so any of them can enqueue a task or read one back from the queue.
-        from huey.contrib.djhuey import HUEY
-
-        from workers import tasks  # noqa: F401
-        from workers.pause import consumer_pause_install
-
-        # The consumer_paused fault (chowist/core/faults.py): dequeue reports an empty queue while it is on.
-        consumer_pause_install(HUEY)
+        # Every process (app, consumer, manage.py queue_status) registers every app's tasks (their tasks.py),
+        # so any of them can enqueue a task or read one back from the queue; run_huey does the same.
+        autodiscover_modules("tasks")
+        consumer_started.connect(consumer_metrics_on_start, dispatch_uid="workers.consumer_metrics")

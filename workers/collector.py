@@ -1,21 +1,26 @@
-"""Queue and inbox gauges, read from the storage at scrape time so they are never staler than the scrape."""
+"""The consumer's metrics endpoint, and the queue gauges it serves, read from the storage at scrape time so
+they are never staler than the scrape."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
+from typing import Any
 
-from django.db import close_old_connections, connection
+from django.conf import settings
+from prometheus_client import start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from workers.metrics import REGISTRY
+from workers.queue import queue_stats_get
 
 logger = logging.getLogger(__name__)
 
 _FAMILIES = {
     "chowist_queue_depth": "Tasks waiting in the huey queue.",
     "chowist_queue_oldest_pending_age_seconds": "Age of the next task to run (0 when the queue is empty).",
-    "chowist_inbox_backlog": "Interactions accepted but not yet counted.",
-    "chowist_inbox_oldest_pending_age_seconds": "Age of the oldest uncounted interaction (0 when none).",
 }
 
 
@@ -25,9 +30,6 @@ class QueueCollector(Collector):
             yield GaugeMetricFamily(name, doc)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from chowist.interactions.selectors import inbox_backlog_get
-        from workers.queue import queue_stats_get
-
         # A storage outage drops these series from the scrape (an absent() alert sees it) instead of failing
         # the whole scrape, which would also hide the job counters.
         try:
@@ -37,18 +39,21 @@ class QueueCollector(Collector):
         else:
             yield self._gauge("chowist_queue_depth", stats.depth)
             yield self._gauge("chowist_queue_oldest_pending_age_seconds", stats.oldest_pending_age_s)
-        # The scrape runs in a short-lived server thread: its database connection must not outlive it.
-        close_old_connections()
-        try:
-            backlog = inbox_backlog_get()
-        except Exception:
-            logger.warning("inbox gauges unavailable", exc_info=True)
-        else:
-            yield self._gauge("chowist_inbox_backlog", backlog.pending)
-            yield self._gauge("chowist_inbox_oldest_pending_age_seconds", backlog.oldest_pending_age_s)
-        finally:
-            connection.close()
 
     @staticmethod
     def _gauge(name: str, value: float) -> GaugeMetricFamily:
         return GaugeMetricFamily(name, _FAMILIES[name], value=value)
+
+
+def consumer_metrics_serve(*, addr: str, port: int) -> None:
+    """Serve the worker registry (jobs, lag, queue gauges and what the apps registered) on addr:port from a
+    daemon thread."""
+    with contextlib.suppress(ValueError):  # already registered by an earlier start in this process
+        REGISTRY.register(QueueCollector())
+    start_http_server(port, addr=addr, registry=REGISTRY)
+    logger.info("consumer metrics on http://%s:%s/metrics", addr, port)
+
+
+def consumer_metrics_on_start(sender: Any, **kwargs: Any) -> None:
+    """Receiver of workers.consumer.consumer_started."""
+    consumer_metrics_serve(addr=settings.METRICS_ADDR, port=settings.CONSUMER_METRICS_PORT)

@@ -1,24 +1,12 @@
-"""The queue as the rest of the code sees it: depth, oldest pending age, reachability, and drain requests.
-
-Drain requests are coalesced with a flag in huey's key-value store: a burst of a thousand interactions
-enqueues one drain task, not a thousand. The flag is cleared by the drain task *before* it reads the inbox,
-and set by the producer *after* its INSERT commits, so every committed row is either seen by a running drain
-or followed by a newly enqueued one. A flag whose task was lost (consumer SIGKILLed between dequeue and
-clear) goes stale after DRAIN_FLAG_STALE_S and is overridden; the consumer also drains on startup.
-"""
+"""The queue as the rest of the code sees it: depth, oldest pending age, reachability."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
-from huey.constants import EmptyData
 from huey.contrib.djhuey import HUEY
 
-from workers.envelope import envelope_age
-
-DRAIN_FLAG_KEY = "chowist:drain-requested"
-DRAIN_FLAG_STALE_S = 10.0
+from workers.telemetry import envelope_age
 
 
 @dataclass(frozen=True)
@@ -43,36 +31,3 @@ def queue_stats_get() -> QueueStats:
 def queue_check() -> None:
     """Readiness: raise unless the queue storage answers."""
     HUEY.storage.queue_size()
-
-
-def drain_request(*, force: bool = False) -> bool:
-    """Make sure a drain task will run after this moment; True when this call enqueued it."""
-    storage = HUEY.storage
-    now = time.time()
-    stamp = str(now).encode()
-    if force:
-        storage.put_data(DRAIN_FLAG_KEY, stamp)
-    else:
-        current = storage.peek_data(DRAIN_FLAG_KEY)
-        if current is not EmptyData:
-            if now - _flag_time(current) < DRAIN_FLAG_STALE_S:
-                return False
-            storage.put_data(DRAIN_FLAG_KEY, stamp)
-        elif not storage.put_if_empty(DRAIN_FLAG_KEY, stamp):
-            return False
-    from workers.tasks import drain_interactions
-
-    drain_interactions()
-    return True
-
-
-def drain_request_clear() -> None:
-    """Called by the drain task before it reads the inbox: later INSERTs must enqueue another drain."""
-    HUEY.storage.delete_data(DRAIN_FLAG_KEY)
-
-
-def _flag_time(raw: bytes | memoryview) -> float:
-    try:
-        return float(bytes(raw))
-    except ValueError:
-        return 0.0

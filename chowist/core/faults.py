@@ -6,8 +6,8 @@ is cheap enough to run on every request and every queue poll. Writes go through 
 `faults_clear_all` (the `manage.py fault` command), which log `fault_changed` and are refused in production
 unless settings.FAULTS_ALLOW_IN_PRODUCTION. In production without that setting the file is not even read.
 
-What each fault does is in chowist/core/fault_injection.py (HTTP, database, cache) and workers/pause.py
-(consumer).
+What each fault does is in chowist/core/fault_injection.py (HTTP, database, cache) and
+chowist/core/consumer_pause.py (consumer).
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """Readiness checks: what /readyz probes before the load balancer sends traffic.
 
-A registry, so other parts of the lab add their dependency with one line:
-`CHECKS.append(("queue", queue_check))`. A check returns None when healthy and raises otherwise.
+`CHECKS` names each dependency and its check; a check returns None when healthy and raises otherwise.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
-"""Reads for interactions: the popular-places ranking (cached) and the inbox backlog."""
+"""Reads for interactions: the popular-places ranking (cached, and warmed by the periodic task) and the inbox
+backlog."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,6 +49,14 @@ def popular_items_get(*, limit: int, window_days: int) -> dict[str, Any]:
 
 def popular_cache_store(*, window_days: int, payload: dict[str, Any]) -> None:
     cache.set(_CACHE_KEY.format(days=window_days), payload, timeout=settings.POPULAR_CACHE_TTL)
+
+
+def popular_cache_warm(*, window_days: Iterable[int] | None = None) -> int:
+    """Recompute the popular lists and store them, so requests after a TTL expiry still hit; returns lists warmed."""
+    windows = list(window_days or (settings.POPULAR_DEFAULT_WINDOW_DAYS,))
+    for days in windows:
+        popular_cache_store(window_days=days, payload=popular_compute(window_days=days))
+    return len(windows)
 
 
 def popular_compute(*, window_days: int) -> dict[str, Any]:

@@ -6,11 +6,17 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 
 from chowist.core.api import ApiError, api_view
-from chowist.places import selectors
+from chowist.places import selectors, services
 from chowist.places.forms import PlaceFilterForm
 from chowist.places.models import Place, Review
+from chowist.places.photos import InvalidPhoto
+
+PHOTO_FIELD = "photo"
+# Multipart framing around the file; a body bigger than this plus the photo limit is refused unread.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
 def _place_summary(place: Place) -> dict[str, Any]:
@@ -75,3 +81,31 @@ def place_detail(request: HttpRequest, pk: int) -> JsonResponse:
         ],
     )
     return JsonResponse(body)
+
+
+@api_view("POST")
+def place_photo_upload(request: HttpRequest, pk: int) -> JsonResponse:
+    """POST /api/places/<id>/photo/ (multipart, field "photo"): 202, the thumbnail follows from the worker."""
+    if not request.user.is_authenticated:
+        raise ApiError(401, "log in to upload photos")
+    if not request.user.has_perm("places.change_place"):
+        raise ApiError(403, "you may not change places")
+    place = Place.objects.filter(pk=pk).first()
+    if place is None:
+        raise ApiError(404, f"place {pk} does not exist")
+    if request.content_type != "multipart/form-data":
+        raise ApiError(415, f"Content-Type must be multipart/form-data, got {request.content_type or 'none'!r}")
+    declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    if declared > settings.PHOTO_MAX_BYTES + MULTIPART_OVERHEAD_BYTES:
+        raise ApiError(413, f"photo larger than {settings.PHOTO_MAX_BYTES} bytes")
+    try:
+        uploaded = request.FILES.get(PHOTO_FIELD)
+    except MultiPartParserError as exc:
+        raise ApiError(400, f"malformed multipart body: {exc}") from exc
+    if uploaded is None:
+        raise ApiError(400, f'send the image in the multipart field "{PHOTO_FIELD}"')
+    try:
+        place = services.place_photo_set(place=place, uploaded=uploaded)
+    except InvalidPhoto as exc:
+        raise ApiError(exc.status, str(exc)) from exc
+    return JsonResponse({"place_id": place.pk, "photo": place.photo.url, "thumbnail": "pending"}, status=202)

@@ -1,5 +1,5 @@
-"""Place photos: the upload endpoint (validated with Pillow before anything is stored or queued) and the
-thumbnail the worker makes from it."""
+"""Place photos with Pillow: an upload is validated before anything is stored or queued, and the worker makes
+its thumbnail."""
 
 from __future__ import annotations
 
@@ -11,57 +11,22 @@ import warnings
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
-from django.http import HttpRequest, JsonResponse
-from django.http.multipartparser import MultiPartParserError
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from chowist.core.api import ApiError, api_view
 from chowist.places.models import Place
 
 logger = logging.getLogger(__name__)
 
-PHOTO_FIELD = "photo"
 # Pillow format name -> file extension; anything else is refused before it reaches the disk or the queue.
 ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
 THUMBNAIL_SIZE = (320, 320)
 THUMBNAIL_QUALITY = 85
-# Multipart framing around the file; a body bigger than this plus the photo limit is refused unread.
-MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
 class InvalidPhoto(ValueError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-@api_view("POST")
-def upload(request: HttpRequest, pk: int) -> JsonResponse:
-    """POST /api/places/<id>/photo/ (multipart, field "photo"): 202, the thumbnail follows from the worker."""
-    if not request.user.is_authenticated:
-        raise ApiError(401, "log in to upload photos")
-    if not request.user.has_perm("places.change_place"):
-        raise ApiError(403, "you may not change places")
-    place = Place.objects.filter(pk=pk).first()
-    if place is None:
-        raise ApiError(404, f"place {pk} does not exist")
-    if request.content_type != "multipart/form-data":
-        raise ApiError(415, f"Content-Type must be multipart/form-data, got {request.content_type or 'none'!r}")
-    declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    if declared > settings.PHOTO_MAX_BYTES + MULTIPART_OVERHEAD_BYTES:
-        raise ApiError(413, f"photo larger than {settings.PHOTO_MAX_BYTES} bytes")
-    try:
-        uploaded = request.FILES.get(PHOTO_FIELD)
-    except MultiPartParserError as exc:
-        raise ApiError(400, f"malformed multipart body: {exc}") from exc
-    if uploaded is None:
-        raise ApiError(400, f'send the image in the multipart field "{PHOTO_FIELD}"')
-    try:
-        place = place_photo_set(place=place, uploaded=uploaded)
-    except InvalidPhoto as exc:
-        raise ApiError(exc.status, str(exc)) from exc
-    return JsonResponse({"place_id": place.pk, "photo": place.photo.url, "thumbnail": "pending"}, status=202)
 
 
 def photo_validate(*, uploaded: UploadedFile) -> str:
@@ -89,24 +54,6 @@ def photo_validate(*, uploaded: UploadedFile) -> str:
     if image_format not in ALLOWED_FORMATS:
         raise InvalidPhoto(415, f"{image_format} images are not accepted; send one of {', '.join(ALLOWED_FORMATS)}")
     return ALLOWED_FORMATS[image_format]
-
-
-def place_photo_set(*, place: Place, uploaded: UploadedFile) -> Place:
-    """Validate, store as the place's photo, and queue its thumbnail once the change commits."""
-    extension = photo_validate(uploaded=uploaded)
-    with transaction.atomic():
-        place.photo.save(f"{place.pk}-{uuid.uuid4().hex}.{extension}", uploaded, save=False)
-        place.thumbnail = ""
-        place.save(update_fields=["photo", "thumbnail", "updated_at"])
-        place_id = place.pk
-        transaction.on_commit(lambda: _queue_thumbnail(place_id=place_id))
-    return place
-
-
-def _queue_thumbnail(*, place_id: int) -> None:
-    from workers.tasks import make_place_thumbnail
-
-    make_place_thumbnail(place_id)
 
 
 def place_thumbnail_make(*, place_id: int) -> bool:

@@ -25,7 +25,7 @@ INTERACTION_KINDS = (("view", 6), ("like", 3), ("bookmark", 1))
 INTERACT = "POST /api/places/[id]/interactions/"
 UPLOAD = "POST /api/places/[id]/photo/"
 UPLOAD_BAD = "POST /api/places/[id]/photo/ (bad)"
-# The demo editor `manage.py seed_editor` creates (chowist/places/demo_data.py: DEMO_EDITOR, DEMO_PASSWORD).
+# The demo editor `manage.py seed_editor` creates (chowist/demo/demo_data.py: DEMO_EDITOR, DEMO_PASSWORD).
 EDITOR = ("lab-editor", "chowist-demo")
 PHOTO_SIDE_PX = 48
 # A share of uploads is not an image: the app must refuse them with a 4xx, never a 5xx.

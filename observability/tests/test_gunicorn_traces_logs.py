@@ -90,7 +90,7 @@ TASK_SCRIPT = """
 import django, structlog
 django.setup()
 from observability.setup import setup, shutdown
-from observability.tasks import capture_carrier, task_context
+from workers.telemetry import capture_carrier, task_context
 from observability.tracing import tracer
 
 setup(service="worker")

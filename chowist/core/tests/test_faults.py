@@ -146,7 +146,7 @@ def _pending_ids(huey) -> set[str]:
 def test_consumer_paused_holds_tasks_in_the_queue(faults_file: Path) -> None:
     from huey.contrib.djhuey import HUEY
 
-    from workers.tasks import drain_interactions
+    from chowist.interactions.tasks import drain_interactions
 
     if HUEY.immediate:
         pytest.skip("huey runs in immediate mode here: there is no queue to pause")
@@ -170,10 +170,10 @@ def test_a_paused_consumer_process_runs_held_tasks_after_clearing(
 ) -> None:
     from huey.contrib.djhuey import HUEY
 
+    from chowist.interactions.tasks import drain_interactions
     from conftest import free_port
     from experiments.lab.appserver import consumer_start
     from experiments.lab.procs import log_probe
-    from workers.tasks import drain_interactions
 
     if HUEY.immediate:
         pytest.skip("huey runs in immediate mode here: there is no queue to pause")

@@ -1,9 +1,10 @@
+import huey
 import pytest
 from django.test import override_settings
 from django.urls import reverse
 
-from chowist.core import readiness
 from conftest import free_port
+from workers import queue
 
 
 def test_healthz_answers_without_any_io(client, django_assert_num_queries, db):
@@ -25,8 +26,7 @@ def test_readyz_checks_database_and_cache(client):
     assert response.status_code == 200
     body = response.json()
     assert (body["status"], body["failed"]) == ("ok", [])
-    # Other parts of the lab append their checks (the queue); these two are always there.
-    assert body["checks"]["database"] == body["checks"]["cache"] == "ok"
+    assert body["checks"] == {"database": "ok", "cache": "ok", "queue": "ok"}
 
 
 @pytest.mark.django_db
@@ -43,15 +43,17 @@ def test_readyz_is_503_naming_an_unreachable_cache(client):
     assert body["checks"]["cache"] != "ok"
 
 
-def test_readiness_registry_takes_new_checks(monkeypatch, db):
-    def queue_check() -> None:
-        raise RuntimeError("queue unreachable")
-
-    monkeypatch.setattr(readiness, "CHECKS", [*readiness.CHECKS, ("queue", queue_check)])
-    ready, results = readiness.readiness_report()
-    assert not ready
-    assert results["queue"] == "RuntimeError: queue unreachable"
-    assert results["database"] == "ok"
+@pytest.mark.django_db
+def test_readyz_is_503_naming_an_unreachable_queue(client, monkeypatch):
+    # The check production runs (workers.queue.queue_check), against a real Redis client on a dead port.
+    dead = huey.RedisHuey("chowist-dead", url=f"redis://127.0.0.1:{free_port()}/0")
+    monkeypatch.setattr(queue, "HUEY", dead)
+    response = client.get(reverse("core:readyz"))
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failed"] == ["queue"]
+    assert body["checks"]["queue"].startswith("ConnectionError")
+    assert body["checks"]["database"] == body["checks"]["cache"] == "ok"
 
 
 def test_health_endpoints_reject_writes(client):

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from chowist.interactions import services
+from chowist.interactions import drain
 from chowist.interactions.models import Interaction, PlaceDailyCounter
 from chowist.places.tests.factories import make_place
 
@@ -29,7 +29,7 @@ def test_drain_counts_every_pending_row_in_batches():
     a, b = make_place(), make_place()
     _inbox(a, ["view"] * 7 + ["like"] * 2)
     _inbox(b, ["bookmark"] * 3)
-    result = services.interactions_drain(batch_size=5)
+    result = drain.interactions_drain(batch_size=5)
     assert result.counted == 12
     assert result.batches == 3
     assert not result.backlog_left
@@ -42,8 +42,8 @@ def test_drain_counts_every_pending_row_in_batches():
 def test_a_second_drain_counts_nothing_twice():
     place = make_place()
     _inbox(place, ["like"] * 4)
-    services.interactions_drain()
-    again = services.interactions_drain()
+    drain.interactions_drain()
+    again = drain.interactions_drain()
     assert again.counted == 0
     assert _totals(place)[0][2] == 4
 
@@ -52,10 +52,10 @@ def test_new_rows_add_to_existing_counters_per_utc_day():
     place = make_place()
     yesterday = timezone.now() - timedelta(days=1)
     _inbox(place, ["view"], created_at=yesterday)
-    services.interactions_drain()
+    drain.interactions_drain()
     _inbox(place, ["view", "view"], created_at=yesterday)
     _inbox(place, ["view"])
-    services.interactions_drain()
+    drain.interactions_drain()
     assert [t[1] for t in _totals(place)] == [3, 1]
 
 
@@ -66,18 +66,18 @@ def test_a_batch_that_fails_midway_leaves_its_rows_pending_and_uncounted(monkeyp
     def crash(**kwargs):
         raise RuntimeError("worker died between stamping and counting")
 
-    monkeypatch.setattr(services, "_counters_add", crash)
+    monkeypatch.setattr(drain, "counters_add", crash)
     with pytest.raises(RuntimeError):
-        services.interactions_drain()
+        drain.interactions_drain()
     assert Interaction.objects.filter(processed_at__isnull=True).count() == 3
     assert not PlaceDailyCounter.objects.exists()
     monkeypatch.undo()
-    assert services.interactions_drain().counted == 3
+    assert drain.interactions_drain().counted == 3
     assert _totals(place)[0][1] == 3
 
 
 def test_drain_stops_at_its_time_budget_and_says_a_backlog_is_left():
     place = make_place()
     _inbox(place, ["view"] * 6)
-    result = services.interactions_drain(batch_size=2, max_seconds=0)
+    result = drain.interactions_drain(batch_size=2, max_seconds=0)
     assert (result.counted, result.batches, result.backlog_left) == (2, 1, True)

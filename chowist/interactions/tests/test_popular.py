@@ -85,9 +85,7 @@ def test_warming_stores_the_default_window(client, settings):
     settings.POPULAR_CACHE = True
     place = make_place()
     PlaceDailyCounter.objects.create(place=place, day=timezone.now().date(), views=1)
-    from chowist.interactions.services import popular_cache_warm
-
-    assert popular_cache_warm() == 1
+    assert selectors.popular_cache_warm() == 1
     body = _popular(client)
     assert body["cached"] is True
     assert [item["place_id"] for item in body["items"]] == [place.pk]

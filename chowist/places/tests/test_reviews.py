@@ -6,7 +6,6 @@ from django.db.models import Count, Sum
 from django.urls import reverse
 from huey.contrib.djhuey import HUEY
 
-import workers.tasks  # noqa: F401 - registers the task so HUEY.pending() can read queued ones
 from chowist.places.models import Place, Review
 from chowist.places.services import InvalidRating, review_delete, review_submit
 from chowist.places.tests.factories import make_place, make_user

@@ -26,7 +26,8 @@ from django.db import connection, transaction
 from django.db.models import Count, Model, Sum
 
 from chowist.accounts.models import Profile
-from chowist.interactions.models import Interaction, PlaceDailyCounter
+from chowist.interactions.drain import COUNTER_COLUMNS, KIND_COLUMN, counters_add
+from chowist.interactions.models import Interaction
 from chowist.places.models import RATING_MAX, RATING_MIN, Category, DemoSeedLedger, Place, Review
 
 DEFAULT_PLACES = 10_000
@@ -410,7 +411,7 @@ def seed_interactions(
         return
     adapt = _adapter()
     counters: dict[tuple[int, Any], list[int]] = defaultdict(lambda: [0, 0, 0])
-    slot = {kind: i for i, kind in enumerate(INTERACTION_KINDS)}
+    slot = {kind: COUNTER_COLUMNS.index(KIND_COLUMN[kind]) for kind in INTERACTION_KINDS}
     position = 0
 
     def rows() -> Iterator[tuple]:
@@ -431,7 +432,8 @@ def seed_interactions(
             _copy_rows(Interaction, columns, rows())
         else:
             _insert_rows(Interaction, columns, rows(), conflict=None)
-        _add_to_counters(counters)
+        # Adds to a day's counter rather than overwriting it: real traffic may already have counted that day.
+        counters_add(totals=counters)
         DemoSeedLedger.objects.update_or_create(table=INTERACTIONS_LEDGER, defaults={"rows": total, "seed": seed})
     report.add("interactions", total - done)
     report.add("daily counters touched", len(counters))
@@ -444,22 +446,6 @@ def _copy_rows(model: type[Model], columns: Sequence[str], rows: Iterable[Sequen
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for row in rows:
             copy.write_row(row)
-
-
-def _add_to_counters(counters: dict[tuple[int, Any], list[int]]) -> None:
-    quote = connection.ops.quote_name
-    table = quote(PlaceDailyCounter._meta.db_table)
-    # Add to a day's counter rather than overwrite it: real traffic may already have counted that day.
-    sql = (
-        f"INSERT INTO {table} (place_id, day, views, likes, bookmarks) VALUES (%s, %s, %s, %s, %s) "  # noqa: S608
-        f"ON CONFLICT (place_id, day) DO UPDATE SET views = {table}.views + excluded.views, "
-        f"likes = {table}.likes + excluded.likes, bookmarks = {table}.bookmarks + excluded.bookmarks"
-    )
-    adapt_date = connection.ops.adapt_datefield_value
-    items = [(pk, adapt_date(day), v, lk, b) for (pk, day), (v, lk, b) in counters.items()]
-    with connection.cursor() as cursor:
-        for start in range(0, len(items), BATCH_ROWS):
-            cursor.executemany(sql, items[start : start + BATCH_ROWS])
 
 
 # --- entry point --------------------------------------------------------------------------------------

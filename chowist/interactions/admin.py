@@ -1,4 +1,4 @@
-"""Admin for the interactions models: registered here because chowist/interactions/ belongs to the worker issue."""
+"""Admin for the interactions inbox and its daily counters."""
 
 from django.contrib import admin
 

@@ -7,8 +7,8 @@ from django.db import transaction
 from django.db.models import Count, Max, Sum
 
 from chowist.accounts.models import Profile
+from chowist.demo import demo_data
 from chowist.interactions.models import Interaction, PlaceDailyCounter
-from chowist.places import demo_data
 from chowist.places.models import Category, Place, Review
 from chowist.places.tests.factories import make_place, make_reviews, make_user
 

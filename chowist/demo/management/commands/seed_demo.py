@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from chowist.places import demo_data
+from chowist.demo import demo_data
 
 SIZES = ("places", "users", "reviews", "interactions")
 

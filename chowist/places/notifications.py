@@ -1,4 +1,4 @@
-"""E-mails sent by the worker."""
+"""The e-mails about places and reviews (sent by chowist.places.tasks)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import logging
 from django.conf import settings
 from django.core.mail import send_mail
 
+from chowist.places.models import Review
+
 logger = logging.getLogger(__name__)
 
 
 def review_confirmation_send(*, review_id: int) -> bool:
     """Tell a review's author it is published; False when there is nobody to tell (review gone, no address)."""
-    from chowist.places.models import Review
-
     review = Review.objects.select_related("author", "place").filter(pk=review_id).first()
     if review is None:
         logger.info("review %s no longer exists; no confirmation sent", review_id)

@@ -14,8 +14,9 @@ import structlog
 from huey import Huey
 
 from chowist.core import faults
+from chowist.core.fault_injection import db_latency_install
 
-log = structlog.get_logger("workers.pause")
+log = structlog.get_logger(__name__)
 _INSTALLED = "_chowist_pause_installed"
 
 
@@ -41,6 +42,4 @@ def consumer_pause_install(huey: Huey) -> None:
     @huey.on_startup(name="chowist_fault_db_latency")
     def _db_latency() -> None:
         # The consumer has no request middleware: db_latency goes on each worker thread's connections.
-        from chowist.core.fault_injection import db_latency_install
-
         db_latency_install()

@@ -1,4 +1,7 @@
-"""Print queue depth, oldest pending age, inbox backlog and lag percentiles (`make queue-status`)."""
+"""Print queue depth, oldest pending age, inbox backlog and lag percentiles (`make queue-status`).
+
+Here, not in workers/: it reports the interactions pipeline end to end (inbox, queue, consumer).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,10 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
+
+from chowist.interactions.selectors import inbox_backlog_get, interaction_lag_percentiles
+from workers.queue import queue_stats_get
+from workers.scrape import consumer_metrics_text, histogram_quantiles
 
 QUANTILES = (0.5, 0.95, 0.99)
 DEFAULT_SINCE_S = 300.0
@@ -56,10 +63,6 @@ class Command(BaseCommand):
 
 
 def queue_status_collect(*, created_since: datetime) -> dict[str, Any]:
-    from chowist.interactions.selectors import inbox_backlog_get, interaction_lag_percentiles
-    from workers.queue import queue_stats_get
-    from workers.scrape import consumer_metrics_text, histogram_quantiles
-
     stats = queue_stats_get()
     backlog = inbox_backlog_get()
     status: dict[str, Any] = {

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from chowist.places import demo_data
+from chowist.demo import demo_data
 
 
 class Command(BaseCommand):

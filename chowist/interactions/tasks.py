@@ -1,0 +1,80 @@
+"""The interactions' background tasks, and the drain-request protocol that enqueues them.
+
+Drain requests are coalesced with a flag in huey's key-value store: a burst of a thousand interactions
+enqueues one drain task, not a thousand. The flag is cleared by the drain task *before* it reads the inbox,
+and set by the producer *after* its INSERT commits, so every committed row is either seen by a running drain
+or followed by a newly enqueued one. A flag whose task was lost (consumer SIGKILLed between dequeue and
+clear) goes stale after DRAIN_FLAG_STALE_S and is overridden; the consumer also drains on startup, and
+`refresh_popular` drains every minute.
+"""
+
+from __future__ import annotations
+
+import time
+
+from huey import crontab
+from huey.constants import EmptyData
+from huey.contrib.djhuey import HUEY
+
+from chowist.interactions.drain import interactions_drain
+from chowist.interactions.selectors import popular_cache_warm
+from workers.jobs import job
+
+DRAIN_FLAG_KEY = "chowist:drain-requested"
+DRAIN_FLAG_STALE_S = 10.0
+# Where these tasks lived until issue 11: messages queued by that version still run after the deploy.
+_BEFORE_ISSUE_11 = "workers.tasks"
+
+
+@job(moved_from=_BEFORE_ISSUE_11)
+def drain_interactions() -> int:
+    """Count what is waiting in the interactions inbox; hand over to a fresh task if a backlog remains."""
+    drain_request_clear()
+    result = interactions_drain()
+    if result.backlog_left:
+        drain_request()
+    return result.counted
+
+
+@job(schedule=crontab(minute="*"), moved_from=_BEFORE_ISSUE_11)
+def refresh_popular() -> int:
+    """Every minute: count anything a lost drain task left behind, then recompute and warm the popular lists."""
+    counted = 0
+    while True:
+        result = interactions_drain()
+        counted += result.counted
+        if not result.backlog_left:
+            break
+    popular_cache_warm()
+    return counted
+
+
+def drain_request(*, force: bool = False) -> bool:
+    """Make sure a drain task will run after this moment; True when this call enqueued it."""
+    storage = HUEY.storage
+    now = time.time()
+    stamp = str(now).encode()
+    if force:
+        storage.put_data(DRAIN_FLAG_KEY, stamp)
+    else:
+        current = storage.peek_data(DRAIN_FLAG_KEY)
+        if current is not EmptyData:
+            if now - _flag_time(current) < DRAIN_FLAG_STALE_S:
+                return False
+            storage.put_data(DRAIN_FLAG_KEY, stamp)
+        elif not storage.put_if_empty(DRAIN_FLAG_KEY, stamp):
+            return False
+    drain_interactions()
+    return True
+
+
+def drain_request_clear() -> None:
+    """Called by the drain task before it reads the inbox: later INSERTs must enqueue another drain."""
+    HUEY.storage.delete_data(DRAIN_FLAG_KEY)
+
+
+def _flag_time(raw: bytes | memoryview) -> float:
+    try:
+        return float(bytes(raw))
+    except ValueError:
+        return 0.0

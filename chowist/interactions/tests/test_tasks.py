@@ -1,0 +1,81 @@
+"""The interactions' tasks and their drain-request protocol, executed in this process against the real huey
+storage (emptied around each test by this folder's conftest)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.utils import timezone
+from huey.contrib.djhuey import HUEY
+
+from chowist.interactions import tasks
+from chowist.interactions.models import Interaction, PlaceDailyCounter
+from chowist.interactions.selectors import popular_items_get
+from chowist.places.tests.factories import make_place
+from workers import metrics
+
+
+def _drains() -> int:
+    return sum(1 for task in HUEY.pending() if task.name == "drain_interactions")
+
+
+def _value(name: str, **labels: str) -> float:
+    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def _run_next(timestamp=None):
+    task = HUEY.dequeue()
+    assert task is not None
+    HUEY.execute(task, timestamp)
+    return task
+
+
+def test_requests_coalesce_until_the_drain_clears_the_flag():
+    assert tasks.drain_request() is True
+    assert tasks.drain_request() is False
+    assert _drains() == 1
+    tasks.drain_request_clear()
+    assert tasks.drain_request() is True
+    assert _drains() == 2
+
+
+def test_a_stale_flag_left_by_a_lost_task_is_overridden():
+    stale = time.time() - tasks.DRAIN_FLAG_STALE_S - 1
+    HUEY.storage.put_data(tasks.DRAIN_FLAG_KEY, str(stale).encode())
+    assert tasks.drain_request() is True
+    assert tasks.drain_request() is False
+    assert _drains() == 1
+
+
+def test_force_always_enqueues():
+    tasks.drain_request()
+    assert tasks.drain_request(force=True) is True
+    assert _drains() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_drain_task_counts_the_inbox_and_clears_the_flag():
+    place = make_place()
+    Interaction.objects.bulk_create(Interaction(place=place, kind="like", created_at=timezone.now()) for _ in range(3))
+    recorded = _value("chowist_interactions_recorded_total", kind="like")
+    assert tasks.drain_request() is True
+    _run_next()
+    assert PlaceDailyCounter.objects.get(place=place).likes == 3
+    assert _value("chowist_interactions_recorded_total", kind="like") == recorded + 3
+    # The task cleared the flag before reading: the next INSERT gets a drain of its own.
+    assert tasks.drain_request() is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_periodic_task_drains_and_warms_the_popular_cache(settings):
+    settings.POPULAR_CACHE = True
+    place = make_place()
+    Interaction.objects.create(place=place, kind="view", created_at=timezone.now())
+    [periodic] = [t for t in HUEY.read_periodic(timezone.now().replace(tzinfo=None)) if t.name == "refresh_popular"]
+    HUEY.enqueue(periodic)
+    _run_next()
+    assert PlaceDailyCounter.objects.get(place=place).views == 1
+    result = popular_items_get(limit=5, window_days=settings.POPULAR_DEFAULT_WINDOW_DAYS)
+    assert result["cached"] is True
+    assert [item["place_id"] for item in result["items"]] == [place.pk]
