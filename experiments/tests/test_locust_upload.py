@@ -22,7 +22,7 @@ READY_TIMEOUT_S = 60
 
 
 def test_the_locustfile_logs_in_as_the_editor_seed_editor_creates() -> None:
-    from chowist.places import demo_data
+    from chowist.demo import demo_data
 
     # Read, not imported: importing locust monkey-patches the test process with gevent.
     expected = f'EDITOR = ("{demo_data.DEMO_EDITOR}", "{demo_data.DEMO_PASSWORD}")'
