@@ -13,8 +13,8 @@ PROFILE ?= embedded
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 # Debian packages the lab runs for real: promtool/prometheus, amtool/alertmanager, compose validation.
-DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose pgbouncer wrk memcached postgresql-client nginx
-DEBIAN_COMMANDS := promtool prometheus amtool prometheus-alertmanager docker-compose wrk memcached pg_dump nginx
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose pgbouncer wrk memcached postgresql-client nginx prometheus-postgres-exporter prometheus-redis-exporter prometheus-nginx-exporter
+DEBIAN_COMMANDS := promtool prometheus amtool prometheus-alertmanager docker-compose wrk memcached pg_dump nginx prometheus-postgres-exporter prometheus-redis-exporter prometheus-nginx-exporter
 
 .PHONY: help
 help: ## List the targets
@@ -121,9 +121,9 @@ queue-bench: $(STAMP) system-deps ## Measure accepted/s, drained/s and lag at 50
 	$(PY) -m experiments.bench.queue_bench --json reports/queue-bench.json
 
 # --- the native lab ---------------------------------------------------------------------------------
-LAB_ARGS := --profile $(PROFILE)$(if $(filter 1 on yes true,$(PGBOUNCER)), --pgbouncer,)
+LAB_ARGS := --profile $(PROFILE)$(if $(filter 1 on yes true,$(PGBOUNCER)), --pgbouncer,)$(if $(PROXY), --proxy $(PROXY),)$(if $(INSTANCES), --instances $(INSTANCES),)$(if $(filter 1 on yes true,$(REPLICA)), --replica,)
 .PHONY: lab-up
-lab-up: $(STAMP) system-deps ## Start the lab in the background: app, consumer, Prometheus, Alertmanager (PROFILE=embedded|services, PGBOUNCER=on)
+lab-up: $(STAMP) system-deps ## Start the lab in the background: app, consumer, Prometheus, Alertmanager (PROFILE=embedded|services, PGBOUNCER=on, PROXY=nginx, INSTANCES=N, REPLICA=on)
 	$(PY) -m experiments.lab up $(LAB_ARGS)
 
 .PHONY: lab-down

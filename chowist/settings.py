@@ -226,6 +226,16 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = PHOTO_MAX_BYTES + 1024 * 1024
 # --- static ----------------------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Without a proxy in front, the app serves `collectstatic`'s output itself (WhiteNoise); behind nginx, nginx
+# does and these requests never reach the app.
+SERVE_STATIC = env_bool("SERVE_STATIC", True)
+if SERVE_STATIC:
+    # Empty until `collectstatic` runs; WhiteNoise warns about a missing directory on every start.
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 
 # --- auth ------------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -40,6 +40,7 @@ class Jobs:
     prometheus: str = "prometheus"
     postgres: str = "postgres"
     redis: str = "redis"
+    nginx: str = "nginx"
 
     @property
     def chowist(self) -> tuple[str, ...]:

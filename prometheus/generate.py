@@ -56,13 +56,20 @@ def _static(target: str) -> list[dict[str, Any]]:
 def _scrape_configs(variant: str, *, host: str, ports: Ports) -> list[dict[str, Any]]:
     if variant == NATIVE:
         return [
-            {"job_name": JOBS.app, "static_configs": _static(f"{host}:{ports.app_metrics}")},
+            # More app instances than the first (the lab's APP_INSTANCES) are listed in targets/chowist-app*.json.
+            {
+                "job_name": JOBS.app,
+                "static_configs": _static(f"{host}:{ports.app_metrics}"),
+                "file_sd_configs": [{"files": [f"targets/{JOBS.app}*.json"]}],
+            },
             {"job_name": JOBS.worker, "static_configs": _static(f"{host}:{ports.consumer_metrics}")},
             {"job_name": JOBS.prometheus, "static_configs": _static(f"{host}:{ports.prometheus}")},
             # Exporters run only when someone starts them, on ports of their choosing: whoever starts one
             # writes targets/<job>.json next to this file (file_sd; a glob with no match is simply empty).
-            {"job_name": JOBS.postgres, "file_sd_configs": [{"files": [f"targets/{JOBS.postgres}*.json"]}]},
-            {"job_name": JOBS.redis, "file_sd_configs": [{"files": [f"targets/{JOBS.redis}*.json"]}]},
+            *(
+                {"job_name": job, "file_sd_configs": [{"files": [f"targets/{job}*.json"]}]}
+                for job in (JOBS.postgres, JOBS.redis, JOBS.nginx)
+            ),
         ]
     return [
         # The app scales (`--scale app=N`): DNS returns every replica.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from experiments.lab.config import PROFILES, LabConfig, LabConfigError
+from experiments.lab.config import PROFILES, PROXIES, LabConfig, LabConfigError
 from experiments.lab.lab import RESTARTABLE, Lab, LabError
 
 EXIT_NOT_HEALTHY = 1
@@ -30,12 +30,19 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--pgbouncer", action="store_true", default=None, help="services profile: connect through pgbouncer"
     )
+    up.add_argument("--proxy", choices=PROXIES, help="nginx in front of the app instances (LAB_PROXY)")
+    up.add_argument("--instances", type=int, help="app instances, each its own gunicorn (APP_INSTANCES; needs --proxy)")
+    up.add_argument(
+        "--replica", action="store_true", default=None, help="services profile: a streaming read replica (LAB_REPLICA)"
+    )
     up.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE", help="app setting")
     commands.add_parser("down", help="stop every lab process")
     commands.add_parser("status", help="show each component; exit 1 when one is not running and ready")
     restart = commands.add_parser("restart", help="restart the app or the consumer, optionally with other settings")
     restart.add_argument("component", choices=RESTARTABLE)
     restart.add_argument("--set", dest="settings", action="append", default=None, metavar="KEY=VALUE")
+    deploy = commands.add_parser("deploy", help="restart every app instance: one at a time, or --careless all at once")
+    deploy.add_argument("--careless", action="store_true", help="SIGKILL every instance at once, then start them")
     return parser
 
 
@@ -59,8 +66,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         lab = Lab(LabConfig.from_env())
         if args.command == "up":
-            lab.up(profile=args.profile, app_env=_settings(args.settings), pgbouncer=args.pgbouncer)
+            lab.up(
+                profile=args.profile,
+                app_env=_settings(args.settings),
+                pgbouncer=args.pgbouncer,
+                proxy=args.proxy,
+                app_instances=args.instances,
+                replica=args.replica,
+            )
             return _print_status(lab)
+        if args.command == "deploy":
+            print(
+                f"restarted {', '.join(lab.app_instance_names())} in {lab.rolling_restart(careless=args.careless):.1f} s"
+            )
+            return 0
         if args.command == "down":
             stopped = lab.down()
             print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")

@@ -11,6 +11,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -21,10 +22,11 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse, urlunparse
 
-from experiments.lab import procs, render, services
+from experiments.lab import nginx, procs, render, replica, services
 from experiments.lab.appserver import gunicorn_argv, manage_argv
-from experiments.lab.config import DEFAULT_LOG_TAIL_LINES, ROOT, LabConfig
+from experiments.lab.config import DEFAULT_LOG_TAIL_LINES, MAX_APP_INSTANCES, ROOT, LabConfig
 from experiments.lab.procs import Process, http_ok, port_in_use, tcp_ok
 
 APP = "app"
@@ -33,9 +35,39 @@ PROMETHEUS = "prometheus"
 ALERTMANAGER = "alertmanager"
 WEBHOOK = "webhook"
 PGBOUNCER = "pgbouncer"
-# Start order; stopping goes the other way. The app comes last so it never serves before its consumer exists.
-COMPONENT_ORDER = (PGBOUNCER, WEBHOOK, ALERTMANAGER, PROMETHEUS, WORKER, APP)
+REPLICA = "replica"
+NGINX = "nginx"
+POSTGRES_EXPORTER = "postgres-exporter"
+REPLICA_EXPORTER = "replica-exporter"
+REDIS_EXPORTER = "redis-exporter"
+NGINX_EXPORTER = "nginx-exporter"
+# APP is instance 1; APP_INSTANCES above 1 adds these, each its own gunicorn on its own ports.
+APP_INSTANCES = (APP, *(f"{APP}-{n}" for n in range(2, MAX_APP_INSTANCES + 1)))
+# Start order; stopping goes the other way. The app comes after its consumer so it never serves before it
+# exists; nginx after the instances it balances.
+COMPONENT_ORDER = (
+    PGBOUNCER,
+    REPLICA,
+    WEBHOOK,
+    ALERTMANAGER,
+    PROMETHEUS,
+    POSTGRES_EXPORTER,
+    REPLICA_EXPORTER,
+    REDIS_EXPORTER,
+    WORKER,
+    *APP_INSTANCES,
+    NGINX,
+    NGINX_EXPORTER,
+)
 RESTARTABLE = (APP, WORKER)
+# Exporters' scrape targets, written for Prometheus's file_sd (prometheus/generate.py names the files).
+EXPORTER_JOBS = {
+    POSTGRES_EXPORTER: "postgres",
+    REPLICA_EXPORTER: "postgres",
+    REDIS_EXPORTER: "redis",
+    NGINX_EXPORTER: "nginx",
+}
+POSTGRES_EXPORTER_QUERIES = ROOT / "prometheus" / "postgres-exporter-queries.yml"
 PORT_RELEASE_POLL_S = 0.1
 APP_SETTINGS_COMPONENTS = (APP, WORKER)
 
@@ -44,7 +76,16 @@ LAB_APP_DEFAULTS = {"DEBUG": "off"}
 MIGRATE_TIMEOUT_S = 600
 READY_POLL_S = 0.25
 # Debian packages that provide the binaries (`make system-deps` installs them).
-BINARIES = {PROMETHEUS: "prometheus", ALERTMANAGER: "prometheus-alertmanager", PGBOUNCER: "pgbouncer"}
+BINARIES = {
+    PROMETHEUS: "prometheus",
+    ALERTMANAGER: "prometheus-alertmanager",
+    PGBOUNCER: "pgbouncer",
+    NGINX: "nginx",
+    POSTGRES_EXPORTER: "prometheus-postgres-exporter",
+    REPLICA_EXPORTER: "prometheus-postgres-exporter",
+    REDIS_EXPORTER: "prometheus-redis-exporter",
+    NGINX_EXPORTER: "prometheus-nginx-exporter",
+}
 
 
 class LabError(RuntimeError):
@@ -109,7 +150,11 @@ class Lab:
 
     @property
     def app_url(self) -> str:
-        return self.config.url(self.config.app_port)
+        """Where clients send requests: nginx with LAB_PROXY=nginx, else the app."""
+        return self.config.url(self.config.public_port)
+
+    def app_instance_names(self) -> list[str]:
+        return list(APP_INSTANCES[: self.config.app_instances])
 
     @property
     def prometheus_url(self) -> str:
@@ -209,6 +254,12 @@ class Lab:
             env["DATABASE_URL"] = database_url
             env["REDIS_URL"] = cfg.services_redis_url
             env.setdefault("CACHE_URL", services.redis_neighbour_db(cfg.services_redis_url))
+        if cfg.proxy == "nginx":
+            env["BEHIND_PROXY"] = "on"
+        if cfg.profile == "services" and cfg.replica:
+            env["DATABASE_REPLICA_URL"] = self._replica_spec(cfg).url(cfg.services_database_url)
+        else:
+            env.pop("DATABASE_REPLICA_URL", None)
         for key, value in LAB_APP_DEFAULTS.items():
             env.setdefault(key, value)
         env.update(app_env)
@@ -229,6 +280,18 @@ class Lab:
                 {"PGBOUNCER_PORT": cfg.pgbouncer_port},
                 user=cfg.pgbouncer_user if os.geteuid() == 0 else None,
             )
+        if cfg.profile == "services" and cfg.replica:
+            spec = self._replica_spec(cfg)
+            found[REPLICA] = _Component(
+                REPLICA,
+                replica.replica_argv(spec),
+                dict(os.environ),
+                [lambda: tcp_ok(host, cfg.replica_port)],
+                {"LAB_REPLICA_PORT": cfg.replica_port},
+                user=replica.replica_process_user(spec),
+            )
+        if cfg.profile == "services" and cfg.exporters:
+            found.update(self._exporters(cfg))
         found[WEBHOOK] = _Component(
             WEBHOOK,
             [
@@ -281,25 +344,113 @@ class Lab:
             [lambda: http_ok(f"{cfg.url(cfg.consumer_metrics_port)}/metrics")],
             {"CONSUMER_METRICS_PORT": cfg.consumer_metrics_port},
         )
-        app_env = self._app_environment(cfg, state.app_env.get(APP, {}))
-        app_env["PROMETHEUS_MULTIPROC_DIR"] = str(self.lab_dir / "metrics-multiproc" / APP)
-        found[APP] = _Component(
-            APP,
-            gunicorn_argv(bind=f"{host}:{cfg.app_port}"),
-            app_env,
-            [
-                lambda: http_ok(f"{cfg.url(cfg.app_port)}/readyz"),
-                lambda: http_ok(f"{cfg.url(cfg.app_metrics_port)}/metrics"),
-            ],
-            {"APP_PORT": cfg.app_port, "APP_METRICS_PORT": cfg.app_metrics_port},
-        )
+        for n, name in enumerate(APP_INSTANCES[: cfg.app_instances], start=1):
+            app_port, metrics_port = cfg.instance_ports(n)
+            app_env = self._app_environment(cfg, state.app_env.get(APP, {}))
+            app_env.update({"APP_PORT": str(app_port), "APP_METRICS_PORT": str(metrics_port)})
+            app_env["PROMETHEUS_MULTIPROC_DIR"] = str(self.lab_dir / "metrics-multiproc" / name)
+            found[name] = _Component(
+                name,
+                gunicorn_argv(bind=f"{host}:{app_port}"),
+                app_env,
+                [
+                    lambda port=app_port: http_ok(f"{cfg.url(port)}/readyz"),
+                    lambda port=metrics_port: http_ok(f"{cfg.url(port)}/metrics"),
+                ],
+                {"APP_PORT": app_port, "APP_METRICS_PORT": metrics_port},
+            )
+        if cfg.proxy == "nginx":
+            found[NGINX] = _Component(
+                NGINX,
+                nginx.nginx_argv(self._nginx_spec(cfg).run_dir / "nginx.conf"),
+                dict(os.environ),
+                [
+                    lambda: http_ok(f"{cfg.url(cfg.proxy_port)}/healthz"),
+                    lambda: http_ok(f"{cfg.url(cfg.nginx_status_port)}/stub_status"),
+                ],
+                {"LAB_PROXY_PORT": cfg.proxy_port, "NGINX_STATUS_PORT": cfg.nginx_status_port},
+            )
+            if cfg.profile == "services" and cfg.exporters:
+                found[NGINX_EXPORTER] = _Component(
+                    NGINX_EXPORTER,
+                    [
+                        _binary(NGINX_EXPORTER),
+                        "-web.listen-address",
+                        f"{host}:{cfg.nginx_exporter_port}",
+                        "-nginx.scrape-uri",
+                        f"{cfg.url(cfg.nginx_status_port)}/stub_status",
+                    ],
+                    dict(os.environ),
+                    [lambda: http_ok(f"{cfg.url(cfg.nginx_exporter_port)}/metrics")],
+                    {"NGINX_EXPORTER_PORT": cfg.nginx_exporter_port},
+                )
         return {name: found[name] for name in COMPONENT_ORDER if name in found}
+
+    def _exporters(self, cfg: LabConfig) -> dict[str, _Component]:
+        """prometheus-postgres-exporter for the primary (and one for the replica) and prometheus-redis-exporter."""
+        host = cfg.host
+
+        def postgres_exporter(name: str, port: int, database_url: str) -> _Component:
+            return _Component(
+                name,
+                [
+                    _binary(name),
+                    f"--web.listen-address={host}:{port}",
+                    f"--extend.query-path={POSTGRES_EXPORTER_QUERIES}",
+                ],
+                {**os.environ, "DATA_SOURCE_NAME": _exporter_dsn(database_url)},
+                [lambda: http_ok(f"{cfg.url(port)}/metrics")],
+                {f"{name.replace('-', '_').upper()}_PORT": port},
+            )
+
+        redis = urlparse(cfg.services_redis_url)
+        found = {
+            POSTGRES_EXPORTER: postgres_exporter(
+                POSTGRES_EXPORTER, cfg.postgres_exporter_port, cfg.services_database_url
+            )
+        }
+        if cfg.replica:
+            replica_url = self._replica_spec(cfg).url(cfg.services_database_url)
+            found[REPLICA_EXPORTER] = postgres_exporter(REPLICA_EXPORTER, cfg.replica_exporter_port, replica_url)
+        found[REDIS_EXPORTER] = _Component(
+            REDIS_EXPORTER,
+            [
+                _binary(REDIS_EXPORTER),
+                f"--web.listen-address={host}:{cfg.redis_exporter_port}",
+                f"--redis.addr=redis://{redis.hostname or '127.0.0.1'}:{redis.port or 6379}",
+            ],
+            dict(os.environ),
+            [lambda: http_ok(f"{cfg.url(cfg.redis_exporter_port)}/metrics")],
+            {"REDIS_EXPORTER_PORT": cfg.redis_exporter_port},
+        )
+        return found
+
+    def _replica_spec(self, cfg: LabConfig) -> replica.ReplicaSpec:
+        return replica.ReplicaSpec(
+            primary_url=cfg.services_database_url,
+            data_dir=self.lab_dir / "replica",
+            port=cfg.replica_port,
+            host=cfg.host,
+            run_as=cfg.pgbouncer_user,
+        )
+
+    def _nginx_spec(self, cfg: LabConfig) -> nginx.NginxSpec:
+        return nginx.NginxSpec(
+            listen_port=cfg.proxy_port,
+            upstream_ports=tuple(cfg.instance_ports(n)[0] for n in range(1, cfg.app_instances + 1)),
+            static_root=cfg.var_dir / "static",
+            media_root=cfg.var_dir / "media",
+            run_dir=self.lab_dir / "nginx",
+            host=cfg.host,
+            status_port=cfg.nginx_status_port,
+        )
 
     def _expected_components(self) -> list[str]:
         state = self._read_state()
         if state and state.components:
             return state.components
-        return [name for name in COMPONENT_ORDER if name != PGBOUNCER or self.config.pgbouncer]
+        cfg = self.config
+        return list(self._components(cfg, _State(cfg.profile, cfg.pgbouncer, _config_dict(cfg))))
 
     # --- up / down / restart ------------------------------------------------------------------------
     def up(
@@ -308,6 +459,9 @@ class Lab:
         profile: str | None = None,
         app_env: dict[str, str] | None = None,
         pgbouncer: bool | None = None,
+        proxy: str | None = None,
+        app_instances: int | None = None,
+        replica: bool | None = None,
     ) -> dict[str, ComponentStatus]:
         """Start whatever is not running and wait until every component is ready.
 
@@ -317,18 +471,27 @@ class Lab:
         with self._lock():
             previous = self._read_state()
             running = [name for name in COMPONENT_ORDER if self.pid(name)]
-            if running and previous and profile is None and pgbouncer is None:
+            asked = (profile, pgbouncer, proxy, app_instances, replica)
+            if running and previous and all(value is None for value in asked):
                 # Join the running lab on its ports; the rule window set is the caller's (reloaded if it differs).
                 cfg = replace(self._running_config(previous), window_set=self.config.window_set)
             else:
-                cfg = self.config.with_profile(profile, pgbouncer=pgbouncer)
-            if running and previous and (previous.profile, previous.pgbouncer) != (cfg.profile, cfg.pgbouncer):
+                try:
+                    cfg = self.config.with_profile(
+                        profile, pgbouncer=pgbouncer, proxy=proxy, app_instances=app_instances, replica=replica
+                    )
+                except ValueError as exc:
+                    raise LabError(str(exc)) from exc
+            before = self._running_config(previous) if previous else None
+            if running and before and before.layout != cfg.layout:
                 raise LabError(
-                    f"the lab is running with profile {previous.profile}"
-                    f"{' + pgbouncer' if previous.pgbouncer else ''} ({', '.join(running)}); run `down` first"
+                    f"the lab is running as {before.describe_layout()} ({', '.join(running)}), not "
+                    f"{cfg.describe_layout()}; run `down` first"
                 )
             if cfg.pgbouncer and cfg.profile != "services":
                 raise LabError("pgbouncer sits in front of PostgreSQL: use it with --profile services")
+            if cfg.replica and cfg.profile != "services":
+                raise LabError("the read replica is a PostgreSQL replica: use it with --profile services")
             self.config = cfg
             settings = dict(app_env or {})
             if running and previous:
@@ -349,14 +512,19 @@ class Lab:
                 if self.pid(name):
                     self._reload(name, cfg)
             if cfg.profile == "services":
-                self._prepare_services(cfg)
+                self._prepare_services(cfg, replica_running=bool(self.pid(REPLICA)))
             self._write_state(state)
             to_start = [component for name, component in components.items() if not self.pid(name)]
             self._ports_check(to_start)
             for component in to_start:
                 if component.name in (WORKER, APP) and not (self.pid(WORKER) or self.pid(APP)):
                     self._migrate(cfg, state)
+                    # Static files for the app (WhiteNoise) or nginx to serve.
+                    self._collectstatic(cfg, state)
                 self._start(component)
+                if component.name == REPLICA:
+                    # The app reads from it at once: wait until it accepts connections before starting anything.
+                    self._wait_ready([REPLICA], cfg.ready_timeout_s)
             return self._wait_ready(list(components), cfg.ready_timeout_s)
 
     def down(self) -> list[str]:
@@ -389,16 +557,53 @@ class Lab:
             if app_env is not None:
                 state.app_env[component] = dict(app_env)
                 self._write_state(state)
-            process = self._process(component)
-            self._children.pop(component, None)
-            if process is not None:
-                process.stop(timeout_s=cfg.stop_timeout_s)
-                self._pid_file(component).unlink(missing_ok=True)
-                _note(self._log(component), "stopped for restart")
-            target = self._components(cfg, state)[component]
-            self._wait_ports_free(target, cfg.stop_timeout_s)
-            self._start(target)
-            return self._wait_ready([component], cfg.ready_timeout_s)[component]
+            names = self.app_instance_names() if component == APP else [component]
+            components = self._components(cfg, state)
+            statuses: dict[str, ComponentStatus] = {}
+            # One instance at a time: with nginx in front, the others serve meanwhile (a rolling restart).
+            for name in names:
+                statuses.update(self._restart_one(components[name], cfg))
+            return statuses[component]
+
+    def rolling_restart(self, *, careless: bool = False) -> float:
+        """Restart every app instance: one at a time, each drained by a graceful stop (SIGTERM: gunicorn stops
+        accepting and finishes its requests) while nginx sends traffic to the others; or, `careless`, SIGKILL
+        all of them at once and start them again. Returns the seconds it took."""
+        started = time.monotonic()
+        with self._lock():
+            state = self._read_state()
+            if state is None:
+                raise LabError("the lab is not running; run `up` first")
+            cfg = self._running_config(state)
+            components = self._components(cfg, state)
+            names = self.app_instance_names()
+            if not careless:
+                for name in names:
+                    self._restart_one(components[name], cfg)
+                return time.monotonic() - started
+            for name in names:
+                process = self._process(name)
+                self._children.pop(name, None)
+                if process is not None and process.alive():
+                    process.stop(timeout_s=cfg.stop_timeout_s, sig=signal.SIGKILL)
+                    _note(self._log(name), "SIGKILL (careless deploy)")
+                self._pid_file(name).unlink(missing_ok=True)
+            for name in names:
+                self._wait_ports_free(components[name], cfg.stop_timeout_s)
+                self._start(components[name])
+            self._wait_ready(names, cfg.ready_timeout_s)
+        return time.monotonic() - started
+
+    def _restart_one(self, target: _Component, cfg: LabConfig) -> dict[str, ComponentStatus]:
+        process = self._process(target.name)
+        self._children.pop(target.name, None)
+        if process is not None:
+            process.stop(timeout_s=cfg.stop_timeout_s)
+            self._pid_file(target.name).unlink(missing_ok=True)
+            _note(self._log(target.name), "stopped for restart")
+        self._wait_ports_free(target, cfg.stop_timeout_s)
+        self._start(target)
+        return self._wait_ready([target.name], cfg.ready_timeout_s)
 
     def reload_prometheus(self) -> None:
         """Re-render the configs and make Prometheus and Alertmanager re-read them (after `make slo`)."""
@@ -513,7 +718,7 @@ class Lab:
         if result.returncode != 0:
             raise LabError(f"migrate failed (exit {result.returncode}); see {log}:\n{procs.tail(log, 30)}")
 
-    def _prepare_services(self, cfg: LabConfig) -> None:
+    def _prepare_services(self, cfg: LabConfig, *, replica_running: bool) -> None:
         try:
             services.redis_ensure(url=cfg.services_redis_url)
             if services.database_ensure(url=cfg.services_database_url):
@@ -522,6 +727,29 @@ class Lab:
             raise LabError(f"services profile: {exc}") from exc
         if cfg.pgbouncer:
             self._write_pgbouncer_config(cfg)
+        if cfg.replica and not replica_running:
+            spec = self._replica_spec(cfg)
+            # A fresh clone every time it starts: the primary keeps no WAL for a replica that was away.
+            shutil.rmtree(spec.data_dir, ignore_errors=True)
+            try:
+                replica.replica_create(spec, log=self._log(REPLICA))
+            except replica.ReplicaError as exc:
+                raise LabError(f"read replica: {exc}") from exc
+            _note(self._log(REPLICA), f"cloned {cfg.services_database_url} with pg_basebackup into {spec.data_dir}")
+
+    def _collectstatic(self, cfg: LabConfig, state: _State) -> None:
+        """nginx serves the static files from VAR_DIR/static: collect them first."""
+        result = subprocess.run(
+            manage_argv("collectstatic", "--noinput", "-v0"),
+            env=self._app_environment(cfg, state.app_env.get(APP, {}), direct_db=True),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=MIGRATE_TIMEOUT_S,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise LabError(f"collectstatic failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
 
     def _pgbouncer_dir(self) -> Path:
         return self.lab_dir / "pgbouncer"
@@ -560,9 +788,38 @@ class Lab:
             render.write_yaml(path, data)
             if path.read_text() != before:
                 changed.append(name)
-        multiproc = self.lab_dir / "metrics-multiproc" / APP
-        multiproc.mkdir(parents=True, exist_ok=True)
+        for name in APP_INSTANCES[: cfg.app_instances]:
+            (self.lab_dir / "metrics-multiproc" / name).mkdir(parents=True, exist_ok=True)
+        self._write_targets(cfg)
+        if cfg.proxy == "nginx":
+            nginx.nginx_write(self._nginx_spec(cfg))
         return changed
+
+    def _write_targets(self, cfg: LabConfig) -> None:
+        """file_sd target lists: app instances beyond the first, and the exporters this layout runs."""
+        targets_dir = self._prometheus_config_path().parent / "targets"
+        targets_dir.mkdir(parents=True, exist_ok=True)
+        extra = [f"{cfg.host}:{cfg.instance_ports(n)[1]}" for n in range(2, cfg.app_instances + 1)]
+        exporters = cfg.profile == "services" and cfg.exporters
+        ports = {
+            POSTGRES_EXPORTER: cfg.postgres_exporter_port if exporters else None,
+            REPLICA_EXPORTER: cfg.replica_exporter_port if exporters and cfg.replica else None,
+            REDIS_EXPORTER: cfg.redis_exporter_port if exporters else None,
+            NGINX_EXPORTER: cfg.nginx_exporter_port if exporters and cfg.proxy == "nginx" else None,
+        }
+        lists: dict[str, list[str]] = {"chowist-app": extra}
+        for name, job in EXPORTER_JOBS.items():
+            lists.setdefault(job, [])
+            if ports[name]:
+                lists[job].append(f"{cfg.host}:{ports[name]}")
+        for job, targets in lists.items():
+            document = [{"targets": targets}] if targets else []
+            path = targets_dir / f"{job}.json"
+            text = json.dumps(document, indent=2) + "\n"
+            if not path.exists() or path.read_text() != text:
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(text)
+                tmp.replace(path)
 
     def _ensure_binaries(self, components: dict[str, _Component]) -> None:
         missing = [name for name in BINARIES if name in components and not _which(BINARIES[name])]
@@ -626,6 +883,12 @@ def _which(command: str) -> str | None:
 
 def _binary(component: str) -> str:
     return _which(BINARIES[component]) or BINARIES[component]
+
+
+def _exporter_dsn(database_url: str) -> str:
+    """A libpq URL for the exporter (it speaks postgresql://, and the lab's servers have no TLS)."""
+    parsed = urlparse(database_url)
+    return urlunparse(parsed._replace(scheme="postgresql", query="sslmode=disable"))
 
 
 def _note(log: Path, message: str) -> None:

@@ -30,6 +30,8 @@ EDITOR = ("lab-editor", "chowist-demo")
 PHOTO_SIDE_PX = 48
 # A share of uploads is not an image: the app must refuse them with a 4xx, never a 5xx.
 BAD_UPLOAD_SHARE = 0.1
+# Files `collectstatic` always writes (Django's admin): served by nginx behind the proxy, by the app without it.
+STATIC_ASSETS = ("/static/admin/css/base.css", "/static/admin/js/core.js", "/static/admin/img/icon-yes.svg")
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
@@ -70,7 +72,18 @@ def _configure(environment: Environment, **_: Any) -> None:
 
 
 class ChowistUser(FastHttpUser):
-    task_names = ("home", "browse", "search", "detail", "detail_html", "random_place", "popular", "interact", "upload")
+    task_names = (
+        "home",
+        "browse",
+        "search",
+        "detail",
+        "detail_html",
+        "random_place",
+        "popular",
+        "interact",
+        "upload",
+        "static",
+    )
     wait_min_s = 0.0
     wait_max_s = 0.0
 
@@ -132,6 +145,10 @@ class ChowistUser(FastHttpUser):
         ) as r:
             if r.status_code != 202:
                 r.failure(f"expected 202, got {r.status_code}")
+
+    @task
+    def static(self) -> None:
+        self.client.get(random.choice(STATIC_ASSETS), name="GET /static/[asset]")
 
     @task
     def upload(self) -> None:

@@ -15,8 +15,10 @@ import yaml
 from experiments.runner.config import CATALOGUE_DIR
 from experiments.runner.expectations import EXPECTATIONS, OPTIONAL_KEYS
 
-TASKS = ("home", "browse", "search", "detail", "detail_html", "random_place", "popular", "interact", "upload")
+TASKS = ("home", "browse", "search", "detail", "detail_html", "random_place", "popular", "interact", "upload", "static")
 PROFILES = ("embedded", "services")
+PROXIES = ("none", "nginx")
+DEPLOYS = ("rolling", "careless")
 FAULTS = ("http_5xx", "http_latency", "db_latency", "cache_down", "consumer_paused")
 COMPONENTS = ("app", "worker")
 
@@ -74,6 +76,10 @@ class Variant:
     settings: dict[str, str] = field(default_factory=dict)
     profile: str | None = None
     pgbouncer: bool = False
+    # The lab's layout (experiments/lab): nginx in front, app instances behind it, a read replica.
+    proxy: str = "none"
+    instances: int = 1
+    replica: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,8 @@ class Event:
     clear: str | None = None
     value: float | None = None
     views: tuple[str, ...] = ()
+    # Restart every app instance: `rolling` (one at a time, graceful) or `careless` (SIGKILL all at once).
+    deploy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -212,9 +220,15 @@ def _load(where: str, data: Any) -> Load:
 
 
 def _event(where: str, data: Any) -> Event:
-    d = _keys(where, data, {"at_s"}, {"fault", "clear", "value", "views"})
+    d = _keys(where, data, {"at_s"}, {"fault", "clear", "value", "views", "deploy"})
+    if "deploy" in d:
+        if len(d) != 2:
+            raise CatalogueError(f"{where}: a deploy event takes only at_s and deploy")
+        if d["deploy"] not in DEPLOYS:
+            raise CatalogueError(f"{where}.deploy: expected one of {', '.join(DEPLOYS)}")
+        return Event(at_s=_positive(f"{where}.at_s", d["at_s"], allow_zero=True), deploy=d["deploy"])
     if ("fault" in d) == ("clear" in d):
-        raise CatalogueError(f"{where}: give exactly one of fault (switch on) or clear (switch off)")
+        raise CatalogueError(f"{where}: give exactly one of fault (switch on), clear (switch off) or deploy")
     name = d.get("fault") or d.get("clear")
     if name not in FAULTS:
         raise CatalogueError(f"{where}: unknown fault {name!r} (faults: {', '.join(FAULTS)})")
@@ -267,15 +281,25 @@ def experiment_from_dict(data: Any, *, path: Path) -> Experiment:
     variants = []
     for i, v in enumerate(d.get("variants") or [{"name": "default"}]):
         vw = f"{where}.variants[{i}]"
-        vd = _keys(vw, v, {"name"}, {"settings", "profile", "pgbouncer"})
+        vd = _keys(vw, v, {"name"}, {"settings", "profile", "pgbouncer", "proxy", "instances", "replica"})
         if vd.get("profile", profile) not in PROFILES:
             raise CatalogueError(f"{vw}.profile: expected one of {', '.join(PROFILES)}")
+        if vd.get("proxy", "none") not in PROXIES:
+            raise CatalogueError(f"{vw}.proxy: expected one of {', '.join(PROXIES)}")
+        instances = _positive(f"{vw}.instances", vd.get("instances", 1), integer=True)
+        if instances > 1 and vd.get("proxy", "none") == "none":
+            raise CatalogueError(f"{vw}.instances: more than one instance needs proxy: nginx in front")
+        if vd.get("replica") and vd.get("profile", profile) != "services":
+            raise CatalogueError(f"{vw}.replica: the read replica needs the services profile")
         variants.append(
             Variant(
                 name=str(vd["name"]),
                 settings=_settings(f"{vw}.settings", vd.get("settings")),
                 profile=vd.get("profile"),
                 pgbouncer=bool(vd.get("pgbouncer", False)),
+                proxy=str(vd.get("proxy", "none")),
+                instances=instances,
+                replica=bool(vd.get("replica", False)),
             )
         )
     names = [v.name for v in variants]

@@ -83,7 +83,14 @@ class Runner:
     def _run_one(self, plan: RunPlan, *, label: str, index: int) -> RunMeasurement:
         variant = plan.variant
         profile = variant.profile or self.experiment.profile
-        self.driver.ensure(profile=profile, pgbouncer=variant.pgbouncer, settings=variant.settings)
+        self.driver.ensure(
+            profile=profile,
+            pgbouncer=variant.pgbouncer,
+            settings=variant.settings,
+            proxy=variant.proxy,
+            instances=variant.instances,
+            replica=variant.replica,
+        )
         self.driver.seed(self.experiment.seed)
         self.driver.faults_clear()
         ids_file = self.driver.place_ids(self.report_dir / f"place-ids-{profile}.txt")

@@ -26,24 +26,43 @@ class LabDriver:
     def __init__(self, lab: Lab, display: ProgressDisplay) -> None:
         self.lab = lab
         self.display = display
-        self.layout: tuple[str, bool] | None = None
+        self.layout: tuple[str, bool, str, int, bool] | None = None
         self.settings: dict[str, str] | None = None
-        self.seeded: set[tuple[str, bool]] = set()
+        # The database is the profile's (and pgbouncer's): nginx, instances and the replica share it.
+        self.seeded: set[str] = set()
 
-    def ensure(self, *, profile: str, pgbouncer: bool, settings: dict[str, str]) -> None:
-        """The lab runs `profile` (with pgbouncer or not) and the app and consumer run `settings`."""
-        layout = (profile, pgbouncer)
+    def ensure(
+        self,
+        *,
+        profile: str,
+        pgbouncer: bool,
+        settings: dict[str, str],
+        proxy: str = "none",
+        instances: int = 1,
+        replica: bool = False,
+    ) -> None:
+        """The lab runs this layout (profile, pgbouncer, proxy, instances, replica) and the app and consumer run
+        `settings`."""
+        layout = (profile, pgbouncer, proxy, instances, replica)
         if self.layout != layout:
             fresh = not any(s.healthy for s in self.lab.status().values())
-            self.display.phase(f"starting the lab: profile {profile}{' + pgbouncer' if pgbouncer else ''}")
+            shape = dict(profile=profile, pgbouncer=pgbouncer, proxy=proxy, app_instances=instances, replica=replica)
+            described = " + ".join(
+                [profile]
+                + (["pgbouncer"] if pgbouncer else [])
+                + ([proxy] if proxy != "none" else [])
+                + ([f"{instances} app instances"] if instances > 1 else [])
+                + (["read replica"] if replica else [])
+            )
+            self.display.phase(f"starting the lab: {described}")
             try:
-                self.lab.up(profile=profile, pgbouncer=pgbouncer, app_env=settings)
+                self.lab.up(app_env=settings, **shape)
             except LabError as exc:
                 if "down" not in str(exc):
                     raise
-                self.display.phase("the lab runs another profile: stopping it first")
+                self.display.phase("the lab runs another layout: stopping it first")
                 self.lab.down()
-                self.lab.up(profile=profile, pgbouncer=pgbouncer, app_env=settings)
+                self.lab.up(app_env=settings, **shape)
                 fresh = True
             self.layout = layout
             self.settings = dict(settings) if fresh else None
@@ -62,7 +81,7 @@ class LabDriver:
 
     def seed(self, seed: Seed) -> None:
         """Seed once per profile per invocation; seed_demo is idempotent, so a re-used database is fine."""
-        if self.layout in self.seeded:
+        if self.layout is not None and self.layout[0] in self.seeded:
             return
         self.display.phase(f"seeding (idempotent): {' '.join(seed.args())}")
         result = self.lab.manage("seed_demo", *seed.args(), check=False, timeout_s=SEED_TIMEOUT_S)
@@ -72,7 +91,8 @@ class LabDriver:
         result = self.lab.manage("seed_editor", check=False, timeout_s=SEED_TIMEOUT_S)
         if result.returncode != 0:
             raise LabError(f"manage.py seed_editor failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
-        self.seeded.add(self.layout)
+        if self.layout is not None:
+            self.seeded.add(self.layout[0])
 
     def place_ids(self, path: Path) -> Path:
         result = self.lab.manage("shell", "-c", _PLACE_IDS, check=False, timeout_s=120)
@@ -83,6 +103,10 @@ class LabDriver:
         return path
 
     def fault(self, event: Event) -> None:
+        if event.deploy:
+            seconds = self.lab.rolling_restart(careless=event.deploy == "careless")
+            self.display.phase(f"deploy ({event.deploy}) took {seconds:.1f} s")
+            return
         if event.fault:
             args = ["fault", "set", event.fault]
             if event.value is not None:
@@ -146,7 +170,9 @@ class Schedule:
         except LabError as exc:
             self.errors.append(str(exc))
             return
-        what = f"{event.fault} on" if event.fault else f"{event.clear} off"
+        what = (
+            f"{event.fault} on" if event.fault else (f"{event.deploy} deploy" if event.deploy else f"{event.clear} off")
+        )
         if event.value is not None:
             what += f" ({event.value:g})"
         self.applied.append(

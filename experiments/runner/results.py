@@ -168,7 +168,7 @@ def _applies(x: Expectation, variants: list[dict]) -> list[dict]:
 def expectations_evaluate(
     experiment: Experiment, variants: list[dict], runs: list[RunMeasurement], knee_info: dict | None
 ) -> list[dict[str, Any]]:
-    first_fault = min((e.at_s for e in experiment.schedule if e.fault), default=0.0)
+    first_fault = min((e.at_s for e in experiment.schedule if e.fault or e.deploy), default=0.0)
     out = []
     for x in experiment.expectations:
         evidence = Evidence(variants=_applies(x, variants), first_fault_s=first_fault, knee=knee_info)
