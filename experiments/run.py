@@ -81,7 +81,7 @@ def experiment_run(experiment, *, config: RunnerConfig, keep_lab: bool, force_do
     # Imported here so `--list` and catalogue errors answer without loading Locust and matplotlib.
     from experiments.lab import Lab, LabConfig, LabError
     from experiments.runner.execute import Runner
-    from experiments.runner.plots import plots_write
+    from experiments.runner.plots import plots_write, staircase_write
     from experiments.runner.progress import ProgressDisplay
     from experiments.runner.prom import PrometheusError
     from experiments.runner.report import artefacts_copy, report_write, slowest_traces
@@ -109,6 +109,9 @@ def experiment_run(experiment, *, config: RunnerConfig, keep_lab: bool, force_do
         artefacts_copy(
             lab_logs=lab.log_paths, alerts_file=lab.alerts_file, report_dir=runner.report_dir, start=start, end=end
         )
+        if results.get("journey"):
+            staircase = staircase_write(journey=results["journey"], out_dir=runner.report_dir / "plots")
+            results["staircase"] = f"plots/{staircase.name}"
         results["plots"] = [f"plots/{p.path.name}" for p in plots]
         results_write(results, runner.report_dir)
         report = report_write(

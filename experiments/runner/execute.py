@@ -36,6 +36,13 @@ class RunPlan:
 def runs_plan(experiment: Experiment) -> list[RunPlan]:
     """A/B variants interleaved and alternated (A B, B A, ...) so drift over time hits every variant alike."""
     load = experiment.load
+    if load.steps and len(experiment.variants) > 1:
+        # A journey: the step load for each variant in turn (each one lever more than the one before).
+        return [
+            RunPlan(replace(v, name=journey_run_name(v.name, users)), 1, users, load.steps.step_s)
+            for v in experiment.variants
+            for users in load.steps.users()
+        ]
     if load.steps:
         base = experiment.variants[0]
         return [
@@ -46,6 +53,18 @@ def runs_plan(experiment: Experiment) -> list[RunPlan]:
         order = experiment.variants if repeat % 2 else tuple(reversed(experiment.variants))
         plans += [RunPlan(v, repeat, load.users, load.duration_s) for v in order]
     return plans
+
+
+JOURNEY_SEPARATOR = " @ "
+
+
+def journey_run_name(variant: str, users: int) -> str:
+    return f"{variant}{JOURNEY_SEPARATOR}{users} users"
+
+
+def journey_step_of(run_name: str) -> str | None:
+    """The journey variant a step run belongs to ("naive @ 12 users" -> "naive"); None outside a journey."""
+    return run_name.split(JOURNEY_SEPARATOR, 1)[0] if JOURNEY_SEPARATOR in run_name else None
 
 
 def run_id_for(experiment: Experiment, now: datetime | None = None) -> str:
@@ -68,7 +87,11 @@ class Runner:
         self.report_dir.mkdir(parents=True, exist_ok=True)
         plans = runs_plan(self.experiment)
         measurements: list[RunMeasurement] = []
+        broken: set[str | None] = set()
         for index, plan in enumerate(plans, 1):
+            journey_step = journey_step_of(plan.variant.name)
+            if journey_step in broken:
+                continue
             label = f"run {index}/{len(plans)} {plan.variant.name}" + (
                 f" #{plan.repeat}" if self.experiment.repeats > 1 else ""
             )
@@ -76,7 +99,9 @@ class Runner:
             measurements.append(measurement)
             if self.experiment.load.steps and _step_broke(self.experiment, measurement):
                 self.display.phase(f"{label}: the step broke (p95 or 5xx SLO); stopping the step load")
-                break
+                if journey_step is None:
+                    break
+                broken.add(journey_step)
         return measurements
 
     # --- one measured run ---------------------------------------------------------------------------

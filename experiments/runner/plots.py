@@ -148,3 +148,29 @@ def _mark_runs(ax: plt.Axes, runs: list[RunMeasurement], origin: float) -> None:
 def png_valid(path: Path) -> bool:
     with path.open("rb") as f:
         return f.read(8) == PNG_MAGIC and path.stat().st_size > 1000
+
+
+def staircase_write(*, journey: list[dict], out_dir: Path) -> Path:
+    """The scaling journey as a staircase: one bar per step, its knee in req/s (users on top)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=100)
+    names = [s["step"] for s in journey]
+    rps = [s["knee_rps"] for s in journey]
+    bars = ax.bar(range(len(names)), rps, color="#4c78a8")
+    for bar, step in zip(bars, journey, strict=True):
+        ax.annotate(
+            f"{step['knee_rps']:g} req/s\n{step['knee_users']} users",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+    ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("req/s at the knee (p95 within bound, no 5xx burn)")
+    ax.set_title("Scaling journey: capacity after each lever", fontsize=10)
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    path = out_dir / "staircase.png"
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return path

@@ -206,6 +206,7 @@ def report_write(
         "",
     ]
     lines += _comparison_section(r)
+    lines += _journey_section(r)
     lines += _knee_section(r)
     lines += [
         "## SLOs over each variant's window",
@@ -373,6 +374,41 @@ def _comparison_section(r: dict[str, Any]) -> list[str]:
                 for x in c["rows"]
             ],
         ),
+        "",
+    ]
+
+
+def _journey_section(r: dict[str, Any]) -> list[str]:
+    steps = r.get("journey")
+    if not steps:
+        return []
+    best = max(steps[1:], key=lambda s: s["gain_rps"], default=None)
+    rows = [
+        [
+            s["step"],
+            s["knee_users"],
+            s["knee_rps"],
+            (s["knee"] or {}).get("p95_ms"),
+            f"{s['gain_rps']:+g}",
+            ", ".join(f"{k}={v}" for k, v in s["settings"].items()) or "defaults",
+        ]
+        for s in steps
+    ]
+    verdict = (
+        f"**The lever that bought the most: `{best['step']}`, {best['gain_rps']:+g} req/s at the knee.**"
+        if best and best["gain_rps"] > 0
+        else "No lever raised the knee beyond the noise of one run each."
+    )
+    return [
+        "## The scaling journey (a knee per step, each step one lever more)",
+        "",
+        verdict,
+        "",
+        _table(["step", "knee users", "knee req/s", "knee p95 ms", "gain req/s", "settings"], rows),
+        "",
+        "![staircase](plots/staircase.png)",
+        "",
+        "One capacity run per step on a shared 2-core box: differences of a few percent are noise.",
         "",
     ]
 

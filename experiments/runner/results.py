@@ -161,6 +161,33 @@ def knee(experiment: Experiment, variants: list[dict]) -> dict[str, Any] | None:
     }
 
 
+def journey(experiment: Experiment, variants: list[dict]) -> list[dict[str, Any]] | None:
+    """A step load per variant: each step's knee, and what it gained over the step before."""
+    from experiments.runner.execute import journey_step_of
+
+    if not experiment.load.steps or len(experiment.variants) < 2:
+        return None
+    steps = []
+    previous_rps = 0.0
+    for v in experiment.variants:
+        runs = [s for s in variants if journey_step_of(s["name"]) == v.name]
+        k = knee(experiment, runs) if runs else None
+        rps = (k or {}).get("throughput_rps") or 0.0
+        steps.append(
+            {
+                "step": v.name,
+                "settings": v.settings,
+                "layout": {"profile": v.profile or experiment.profile, "pgbouncer": v.pgbouncer, "proxy": v.proxy},
+                "knee": k,
+                "knee_rps": rps,
+                "knee_users": (k or {}).get("users") or 0,
+                "gain_rps": round(rps - previous_rps, 1),
+            }
+        )
+        previous_rps = rps
+    return steps
+
+
 def _applies(x: Expectation, variants: list[dict]) -> list[dict]:
     return [v for v in variants if x.variant in (None, v["name"])]
 
@@ -290,10 +317,17 @@ def results_build(
     grouped: dict[str, list[RunMeasurement]] = {}
     for r in runs:
         grouped.setdefault(r.variant, []).append(r)
+    from experiments.runner.execute import journey_step_of
+
     settings = {v.name: v.settings for v in experiment.variants}
     base_settings = experiment.variants[0].settings
-    variants = [variant_summary(name, settings.get(name, base_settings), rs) for name, rs in grouped.items()]
-    knee_info = knee(experiment, variants)
+    variants = [
+        variant_summary(name, settings.get(journey_step_of(name) or name, base_settings), rs)
+        for name, rs in grouped.items()
+    ]
+    journey_info = journey(experiment, variants)
+    # A journey's knee is its last step's: everything switched on.
+    knee_info = journey_info[-1]["knee"] if journey_info else knee(experiment, variants)
     expectations = expectations_evaluate(experiment, variants, runs, knee_info)
     profiles = sorted({v.profile or experiment.profile for v in experiment.variants})
     results: dict[str, Any] = {
@@ -313,6 +347,8 @@ def results_build(
         results["comparison"] = {k: v for k, v in comparison.items() if k != "values"}
     if knee_info:
         results["knee"] = knee_info
+    if journey_info:
+        results["journey"] = journey_info
     previous = previous_results(reports_dir, experiment.name, run_id)
     results["previous"] = (
         {"run_id": previous["run_id"], "rows": previous_comparison(results, previous)} if previous else None

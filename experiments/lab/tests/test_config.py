@@ -128,3 +128,17 @@ def test_the_cache_never_shares_hueys_redis_database() -> None:
     assert redis_neighbour_db("redis://127.0.0.1:6379/1") == "redis://127.0.0.1:6379/2"
     assert redis_neighbour_db("redis://127.0.0.1:6379/15") == "redis://127.0.0.1:6379/14"
     assert redis_neighbour_db("redis://127.0.0.1:6379") == "redis://127.0.0.1:6379/1"
+
+
+def test_layout_settings_are_validated_and_instances_get_their_own_ports() -> None:
+    config = LabConfig.from_env({"LAB_PROXY": "nginx", "APP_INSTANCES": "3"})
+    assert config.instance_ports(1) == (config.app_port, config.app_metrics_port)
+    ports = {config.instance_ports(n) for n in (1, 2, 3)}
+    assert len({p for pair in ports for p in pair}) == 6
+    assert config.public_port == config.proxy_port
+    with pytest.raises(LabConfigError, match="LAB_PROXY=nginx"):
+        LabConfig.from_env({"APP_INSTANCES": "2"})
+    with pytest.raises(LabConfigError, match="LAB_PROXY"):
+        LabConfig.from_env({"LAB_PROXY": "haproxy"})
+    with pytest.raises(LabConfigError, match="share a port"):
+        LabConfig.from_env({"LAB_PROXY": "nginx", "LAB_PROXY_PORT": "8000"})
