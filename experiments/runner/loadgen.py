@@ -16,6 +16,9 @@ from experiments.runner.config import LOCUST_DIR, ROOT
 
 LOCUSTFILE = LOCUST_DIR / "locustfile.py"
 INTERACT_NAME = "POST /api/places/[id]/interactions/"
+# Requests no Django view answers: nginx serves static files itself, and without it WhiteNoise answers them before
+# URL resolution (view "unmatched", which the request metrics' user-facing filter excludes).
+NOT_APP_VIEWS = ("GET /static/[asset]",)
 # Locust stops users mid-request at the end of -t; a short stop timeout lets them finish the request
 # in flight, so a request the app counted is also one Locust counted.
 STOP_TIMEOUT_S = 2
@@ -45,6 +48,12 @@ class LocustResult:
     cpu_percent: float
     by_name: list[dict] = field(default_factory=list)
     exit_code: int = 0
+    # The requests a Django view answered (all but NOT_APP_VIEWS): what Prometheus's user-facing count sees.
+    view_requests: int | None = None
+
+    @property
+    def app_view_requests(self) -> int:
+        return self.requests if self.view_requests is None else self.view_requests
 
 
 class LocustProcess:
@@ -195,6 +204,7 @@ class LocustProcess:
             cpu_percent=100.0 * sum(self._cpu.values()) / max(wall_s, 1e-9),
             by_name=[_entry_summary(e) for e in sorted(entries, key=lambda e: e["name"])],
             exit_code=exit_code,
+            view_requests=sum(e["num_requests"] for e in entries if e["name"] not in NOT_APP_VIEWS),
         )
 
     def _connection_errors(self) -> int:

@@ -153,11 +153,12 @@ def run_measure(
     window_s, t1 = window.seconds, window.t1
     prom_requests = round(deltas["requests"])
     agreement = Agreement(
-        locust_requests=locust.requests,
+        locust_requests=locust.app_view_requests,
         prometheus_requests=prom_requests,
         connection_errors=locust.connection_errors,
         tolerance=window.users,
-        locust_rps=locust.throughput_rps,
+        # Static files never reach a view: both sides count only the requests a view answered.
+        locust_rps=locust.app_view_requests / locust.active_s if locust.active_s else 0.0,
         # Same active interval as Locust's own rate: the check is then exactly "same requests counted".
         prometheus_rps=prom_requests / locust.active_s if locust.active_s else 0.0,
     )

@@ -173,7 +173,7 @@ def report_write(
         "## The lab checks itself: Prometheus against Locust",
         "",
         "Counters are read at a scrape after the lab went quiet before the load and at a scrape after the load stopped "
-        "and the consumer drained; only Locust sends user-facing traffic in between (probes are excluded by view). "
+        "and the consumer drained; only Locust sends user-facing traffic in between (probes are excluded by view; static files, which no view answers, are left out of Locust's count). "
         "Both rates divide by Locust's active interval.",
         "",
         _table(
