@@ -287,7 +287,16 @@ def test_services_profile_through_pgbouncer(redis_url: str) -> None:
     try:
         statuses = lab.up(profile="services", pgbouncer=True)
         assert all(s.healthy for s in statuses.values()), statuses
-        assert set(statuses) == {"pgbouncer", "webhook", "alertmanager", "prometheus", "worker", "app"}
+        # The services profile runs the PostgreSQL and Redis exporters, and Prometheus scrapes them.
+        assert set(statuses) == {
+            *("pgbouncer", "webhook", "alertmanager", "prometheus", "worker", "app"),
+            *("postgres-exporter", "redis-exporter"),
+        }
+        deadline = time.monotonic() + SCRAPE_WAIT_S
+        while _up_by_job(lab.prometheus_url).get("postgres") != "1" and time.monotonic() < deadline:
+            time.sleep(1)
+        up = _up_by_job(lab.prometheus_url)
+        assert up.get("postgres") == "1" and up.get("redis") == "1", up
         assert _get_json(f"{lab.app_url}/readyz")["failed"] == []
         env = lab.env(APP)
         assert f":{lab.config.pgbouncer_port}/{name}" in env["DATABASE_URL"] and env["DB_PGBOUNCER"] == "on"
