@@ -23,6 +23,18 @@ FAULTS = ("http_5xx", "http_latency", "db_latency", "cache_down", "consumer_paus
 COMPONENTS = ("app", "worker")
 
 
+JOURNEY_SEPARATOR = " @ "
+
+
+def journey_run_name(variant: str, users: int) -> str:
+    return f"{variant}{JOURNEY_SEPARATOR}{users} users"
+
+
+def journey_step_of(run_name: str) -> str | None:
+    """The journey variant a step run belongs to ("naive @ 12 users" -> "naive"); None outside a journey."""
+    return run_name.split(JOURNEY_SEPARATOR, 1)[0] if JOURNEY_SEPARATOR in run_name else None
+
+
 class CatalogueError(ValueError):
     """A catalogue file is malformed; the message names the file and the key."""
 

@@ -12,7 +12,7 @@ import requests
 
 from experiments.lab import Lab
 from experiments.runner import queries as q
-from experiments.runner.catalogue import Experiment, Variant
+from experiments.runner.catalogue import Experiment, Variant, journey_run_name, journey_step_of
 from experiments.runner.config import DRAIN_TIMEOUT_S, PROGRESS_INTERVAL_S, RunnerConfig
 from experiments.runner.labdriver import LabDriver, Schedule
 from experiments.runner.loadgen import LocustProcess
@@ -53,18 +53,6 @@ def runs_plan(experiment: Experiment) -> list[RunPlan]:
         order = experiment.variants if repeat % 2 else tuple(reversed(experiment.variants))
         plans += [RunPlan(v, repeat, load.users, load.duration_s) for v in order]
     return plans
-
-
-JOURNEY_SEPARATOR = " @ "
-
-
-def journey_run_name(variant: str, users: int) -> str:
-    return f"{variant}{JOURNEY_SEPARATOR}{users} users"
-
-
-def journey_step_of(run_name: str) -> str | None:
-    """The journey variant a step run belongs to ("naive @ 12 users" -> "naive"); None outside a journey."""
-    return run_name.split(JOURNEY_SEPARATOR, 1)[0] if JOURNEY_SEPARATOR in run_name else None
 
 
 def run_id_for(experiment: Experiment, now: datetime | None = None) -> str:

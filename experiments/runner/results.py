@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from experiments.runner.catalogue import Expectation, Experiment
+from experiments.runner.catalogue import Expectation, Experiment, journey_step_of
 from experiments.runner.config import ROOT
 from experiments.runner.expectations import EXPECTATIONS, Evidence
 from experiments.runner.measure import RunMeasurement
@@ -163,8 +163,6 @@ def knee(experiment: Experiment, variants: list[dict]) -> dict[str, Any] | None:
 
 def journey(experiment: Experiment, variants: list[dict]) -> list[dict[str, Any]] | None:
     """A step load per variant: each step's knee, and what it gained over the step before."""
-    from experiments.runner.execute import journey_step_of
-
     if not experiment.load.steps or len(experiment.variants) < 2:
         return None
     steps = []
@@ -317,8 +315,6 @@ def results_build(
     grouped: dict[str, list[RunMeasurement]] = {}
     for r in runs:
         grouped.setdefault(r.variant, []).append(r)
-    from experiments.runner.execute import journey_step_of
-
     settings = {v.name: v.settings for v in experiment.variants}
     base_settings = experiment.variants[0].settings
     variants = [

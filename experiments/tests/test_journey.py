@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from experiments.runner.catalogue import experiment_load
-from experiments.runner.execute import journey_run_name, journey_step_of, runs_plan
+from experiments.runner.catalogue import experiment_load, journey_run_name, journey_step_of
+from experiments.runner.execute import runs_plan
 from experiments.runner.results import journey
 
 
