@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
-from experiments.lab import nginx, procs, render, replica, services
+from experiments.lab import backing, nginx, procs, render, replica
 from experiments.lab.appserver import gunicorn_argv, manage_argv
 from experiments.lab.config import DEFAULT_LOG_TAIL_LINES, MAX_APP_INSTANCES, ROOT, LabConfig
 from experiments.lab.procs import Process, http_ok, port_in_use, tcp_ok
@@ -247,13 +247,13 @@ class Lab:
         else:
             database_url = cfg.services_database_url
             if cfg.pgbouncer and not direct_db:
-                database_url = services.pgbouncer_url(database_url=database_url, host=cfg.host, port=cfg.pgbouncer_port)
+                database_url = backing.pgbouncer_url(database_url=database_url, host=cfg.host, port=cfg.pgbouncer_port)
                 env["DB_PGBOUNCER"] = "on"
             else:
                 env.pop("DB_PGBOUNCER", None)
             env["DATABASE_URL"] = database_url
             env["REDIS_URL"] = cfg.services_redis_url
-            env.setdefault("CACHE_URL", services.redis_neighbour_db(cfg.services_redis_url))
+            env.setdefault("CACHE_URL", backing.redis_neighbour_db(cfg.services_redis_url))
         if cfg.proxy == "nginx":
             env["BEHIND_PROXY"] = "on"
         if cfg.profile == "services" and cfg.replica:
@@ -720,10 +720,10 @@ class Lab:
 
     def _prepare_services(self, cfg: LabConfig, *, replica_running: bool) -> None:
         try:
-            services.redis_ensure(url=cfg.services_redis_url)
-            if services.database_ensure(url=cfg.services_database_url):
+            backing.redis_ensure(url=cfg.services_redis_url)
+            if backing.database_ensure(url=cfg.services_database_url):
                 _note(self._log("migrate"), f"created database for {cfg.services_database_url}")
-        except services.ServiceUnavailable as exc:
+        except backing.ServiceUnavailable as exc:
             raise LabError(f"services profile: {exc}") from exc
         if cfg.pgbouncer:
             self._write_pgbouncer_config(cfg)

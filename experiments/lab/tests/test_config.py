@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from experiments.lab import LabConfig, LabConfigError, render
+from experiments.lab.backing import pgbouncer_url, redis_neighbour_db
 from experiments.lab.config import ROOT
-from experiments.lab.services import pgbouncer_url, redis_neighbour_db
 
 
 def test_defaults_environment_and_overrides() -> None:

@@ -1,4 +1,4 @@
-"""What the services profile needs before the app starts: its PostgreSQL database and a reachable Redis."""
+"""Backing services of the `services` profile (PostgreSQL, Redis), made ready before the app starts."""
 
 from __future__ import annotations
 
