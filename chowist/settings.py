@@ -11,7 +11,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from chowist.dburl import cache_from_url, database_from_url, sqlite_database
-from chowist.env import env_bool, env_choice, env_float, env_int, env_list, env_path, env_str
+from envconfig import env_bool, env_choice, env_float, env_int, env_list, env_path, env_str
 from observability.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent

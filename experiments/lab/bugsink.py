@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from envconfig import env_int, env_path
 from experiments.lab.procs import Process, ProcessError, http_probe, start
 
 ROOT = Path(__file__).resolve().parents[2]
-BUGSINK_PORT = int(os.environ.get("BUGSINK_PORT") or 8010)
+BUGSINK_PORT = env_int("BUGSINK_PORT", 8010)
 # Bugsink pins its own Django and gunicorn, so it lives in a virtualenv of its own.
-BUGSINK_DIR = Path(os.environ.get("BUGSINK_DIR") or ROOT / "var" / "bugsink").resolve()
+BUGSINK_DIR = env_path("BUGSINK_DIR", ROOT / "var" / "bugsink")
 BUGSINK_VERSION_SPEC = "bugsink>=2.6,<3"
 BUGSINK_START_TIMEOUT_S = 60.0
 BUGSINK_STOP_TIMEOUT_S = 5.0

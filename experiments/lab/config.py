@@ -6,12 +6,12 @@ environment once and keyword overrides win (tests pass free ports and a temporar
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from envconfig import EnvError, env_bool, env_choice, env_float, env_int, env_path, env_str
 from monitoring.config import CONFIG, LAB, WINDOW_SETS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,6 +83,9 @@ class LabConfig:
     nginx_exporter_port: int = DEFAULT_NGINX_EXPORTER_PORT
     database_url: str = ""
     redis_url: str = ""
+    # Where the app writes its fault flags and spans when FAULTS_FILE / OTEL_SPANS_FILE are set ("": under var_dir).
+    faults_file: str = ""
+    spans_file: str = ""
     window_set: str = LAB
     ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S
     stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S
@@ -145,44 +148,46 @@ class LabConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> LabConfig:
         """Defaults, then the environment, then `overrides` (field names, e.g. app_port=18000)."""
-        environ = os.environ if environ is None else environ
-        raw: dict[str, tuple[str, str | None]] = {
-            "lab_dir": env_raw("LAB_DIR", environ),
-            "var_dir": env_raw("VAR_DIR", environ),
-            "profile": env_raw("LAB_PROFILE", environ),
-            "app_port": env_raw("APP_PORT", environ),
-            "app_metrics_port": env_raw("APP_METRICS_PORT", environ),
-            "consumer_metrics_port": env_raw("CONSUMER_METRICS_PORT", environ),
-            "prometheus_port": env_raw("PROMETHEUS_PORT", environ),
-            "alertmanager_port": env_raw("ALERTMANAGER_PORT", environ),
-            "webhook_port": env_raw("WEBHOOK_PORT", environ),
-            "pgbouncer_port": env_raw("PGBOUNCER_PORT", environ),
-            "pgbouncer": env_raw("LAB_PGBOUNCER", environ),
-            "pgbouncer_user": env_raw("PGBOUNCER_USER", environ),
-            "proxy": env_raw("LAB_PROXY", environ),
-            "proxy_port": env_raw("LAB_PROXY_PORT", environ),
-            "nginx_status_port": env_raw("NGINX_STATUS_PORT", environ),
-            "app_instances": env_raw("APP_INSTANCES", environ),
-            "replica": env_raw("LAB_REPLICA", environ),
-            "replica_port": env_raw("LAB_REPLICA_PORT", environ),
-            "exporters": env_raw("LAB_EXPORTERS", environ),
-            "postgres_exporter_port": env_raw("POSTGRES_EXPORTER_PORT", environ),
-            "replica_exporter_port": env_raw("REPLICA_EXPORTER_PORT", environ),
-            "redis_exporter_port": env_raw("REDIS_EXPORTER_PORT", environ),
-            "nginx_exporter_port": env_raw("NGINX_EXPORTER_PORT", environ),
-            "database_url": env_raw("DATABASE_URL", environ),
-            "redis_url": env_raw("REDIS_URL", environ),
-            "window_set": env_raw("LAB_WINDOW_SET", environ),
-            "ready_timeout_s": env_raw("LAB_READY_TIMEOUT_S", environ),
-            "stop_timeout_s": env_raw("LAB_STOP_TIMEOUT_S", environ),
-        }
-        types = {f.name: f.type for f in fields(cls)}
-        values = {
-            name: _parse(env_name, value, types[name]) for name, (env_name, value) in raw.items() if value is not None
-        }
-        unknown = set(overrides) - set(types)
+        d = {f.name: f.default for f in fields(cls)}
+        unknown = set(overrides) - set(d)
         if unknown:
             raise LabConfigError(f"unknown LabConfig fields: {', '.join(sorted(unknown))}")
+        e: dict[str, Any] = {"environ": environ}
+        try:
+            values = {
+                "lab_dir": env_path("LAB_DIR", d["lab_dir"], base=ROOT, **e),
+                "var_dir": env_path("VAR_DIR", d["var_dir"], base=ROOT, **e),
+                "profile": env_choice("LAB_PROFILE", d["profile"], PROFILES, **e),
+                "app_port": env_int("APP_PORT", d["app_port"], **e),
+                "app_metrics_port": env_int("APP_METRICS_PORT", d["app_metrics_port"], **e),
+                "consumer_metrics_port": env_int("CONSUMER_METRICS_PORT", d["consumer_metrics_port"], **e),
+                "prometheus_port": env_int("PROMETHEUS_PORT", d["prometheus_port"], **e),
+                "alertmanager_port": env_int("ALERTMANAGER_PORT", d["alertmanager_port"], **e),
+                "webhook_port": env_int("WEBHOOK_PORT", d["webhook_port"], **e),
+                "pgbouncer_port": env_int("PGBOUNCER_PORT", d["pgbouncer_port"], **e),
+                "pgbouncer": env_bool("LAB_PGBOUNCER", d["pgbouncer"], **e),
+                "pgbouncer_user": env_str("PGBOUNCER_USER", d["pgbouncer_user"], **e),
+                "proxy": env_choice("LAB_PROXY", d["proxy"], PROXIES, **e),
+                "proxy_port": env_int("LAB_PROXY_PORT", d["proxy_port"], **e),
+                "nginx_status_port": env_int("NGINX_STATUS_PORT", d["nginx_status_port"], **e),
+                "app_instances": env_int("APP_INSTANCES", d["app_instances"], **e),
+                "replica": env_bool("LAB_REPLICA", d["replica"], **e),
+                "replica_port": env_int("LAB_REPLICA_PORT", d["replica_port"], **e),
+                "exporters": env_bool("LAB_EXPORTERS", d["exporters"], **e),
+                "postgres_exporter_port": env_int("POSTGRES_EXPORTER_PORT", d["postgres_exporter_port"], **e),
+                "replica_exporter_port": env_int("REPLICA_EXPORTER_PORT", d["replica_exporter_port"], **e),
+                "redis_exporter_port": env_int("REDIS_EXPORTER_PORT", d["redis_exporter_port"], **e),
+                "nginx_exporter_port": env_int("NGINX_EXPORTER_PORT", d["nginx_exporter_port"], **e),
+                "database_url": env_str("DATABASE_URL", d["database_url"], **e),
+                "redis_url": env_str("REDIS_URL", d["redis_url"], **e),
+                "faults_file": env_str("FAULTS_FILE", d["faults_file"], **e),
+                "spans_file": env_str("OTEL_SPANS_FILE", d["spans_file"], **e),
+                "window_set": env_choice("LAB_WINDOW_SET", d["window_set"], WINDOW_SETS, **e),
+                "ready_timeout_s": env_float("LAB_READY_TIMEOUT_S", d["ready_timeout_s"], **e),
+                "stop_timeout_s": env_float("LAB_STOP_TIMEOUT_S", d["stop_timeout_s"], **e),
+            }
+        except EnvError as exc:
+            raise LabConfigError(str(exc)) from exc
         values.update(overrides)
         return cls(**values)
 
@@ -242,33 +247,3 @@ class LabConfig:
 def _absolute(path: Path | str) -> Path:
     path = Path(path).expanduser()
     return (path if path.is_absolute() else ROOT / path).resolve()
-
-
-def env_raw(name: str, environ: Mapping[str, str]) -> tuple[str, str | None]:
-    """(name, value), the value None when the variable is unset or blank (blank means "use the default")."""
-    value = environ.get(name)
-    return name, (None if value is None or value.strip() == "" else value)
-
-
-def _parse(env_name: str, raw: str, type_name: Any) -> Any:
-    type_name = type_name if isinstance(type_name, str) else type_name.__name__
-    value = raw.strip()
-    try:
-        if type_name == "int":
-            return int(value)
-        if type_name == "float":
-            return float(value)
-    except ValueError as exc:
-        raise LabConfigError(f"{env_name}={raw!r} is not a number") from exc
-    if type_name == "bool":
-        lowered = value.lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off"}:
-            return False
-        raise LabConfigError(f"{env_name}={raw!r} is not a boolean (use on/off)")
-    if type_name == "Path":
-        return Path(value)
-    if env_name in {"LAB_PROFILE", "LAB_WINDOW_SET", "LAB_PROXY"}:
-        return value.lower()
-    return raw

@@ -174,11 +174,11 @@ class Lab:
 
     @property
     def faults_file(self) -> Path:
-        return Path(os.environ.get("FAULTS_FILE") or self.config.var_dir / "faults.json")
+        return Path(self.config.faults_file or self.config.var_dir / "faults.json")
 
     @property
     def spans_file(self) -> Path:
-        return Path(os.environ.get("OTEL_SPANS_FILE") or self.config.var_dir / "spans.jsonl")
+        return Path(self.config.spans_file or self.config.var_dir / "spans.jsonl")
 
     @property
     def log_paths(self) -> dict[str, Path]:

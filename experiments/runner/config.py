@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from envconfig import EnvError, env_float, env_path
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE_DIR = ROOT / "experiments" / "catalogue"
@@ -22,18 +23,6 @@ LOG_TAIL_BYTES = 2 * 1024 * 1024
 SLOWEST_TRACES = 10
 
 
-def _float(name: str, raw: str | None, default: float) -> float:
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name}={raw!r} is not a number") from exc
-    if value <= 0:
-        raise ValueError(f"{name}={raw!r} must be positive")
-    return value
-
-
 @dataclass(frozen=True)
 class RunnerConfig:
     reports_dir: Path
@@ -42,8 +31,7 @@ class RunnerConfig:
 
     @classmethod
     def from_env(cls) -> RunnerConfig:
-        reports = os.environ.get("REPORTS_DIR", "").strip()
-        return cls(
-            reports_dir=Path(reports).resolve() if reports else ROOT / "reports",
-            time_scale=_float("EXPERIMENT_TIME_SCALE", os.environ.get("EXPERIMENT_TIME_SCALE"), 1.0),
-        )
+        time_scale = env_float("EXPERIMENT_TIME_SCALE", 1.0)
+        if time_scale <= 0:
+            raise EnvError(f"EXPERIMENT_TIME_SCALE={time_scale!r} must be positive")
+        return cls(reports_dir=env_path("REPORTS_DIR", ROOT / "reports"), time_scale=time_scale)
