@@ -12,15 +12,22 @@ from django.core.exceptions import ImproperlyConfigured
 MEMCACHED_TIMEOUT_S = 0.5
 MEMCACHED_DEAD_TIMEOUT_S = 5
 
+# With metrics on, django-prometheus's backends (Django's own, counting connections, queries and their time).
+_DB_ENGINES = {
+    (vendor, metered): f"django_prometheus.db.backends.{vendor}" if metered else f"django.db.backends.{vendor}"
+    for vendor in ("sqlite3", "postgresql")
+    for metered in (False, True)
+}
 
-def sqlite_database(path: Path, *, busy_timeout_s: float) -> dict[str, Any]:
+
+def sqlite_database(path: Path, *, busy_timeout_s: float, metered: bool = False) -> dict[str, Any]:
     """SQLite tuned for a multi-process web server.
 
     WAL lets readers run beside the one writer; BEGIN IMMEDIATE takes the write lock up front so two
     writers queue on the busy timeout instead of failing with "database is locked" on lock upgrade.
     """
     return {
-        "ENGINE": "django.db.backends.sqlite3",
+        "ENGINE": _DB_ENGINES["sqlite3", metered],
         "NAME": str(path),
         "OPTIONS": {
             "transaction_mode": "IMMEDIATE",
@@ -45,16 +52,18 @@ def database_from_url(
     pool_max: int,
     pgbouncer: bool,
     busy_timeout_s: float,
+    metered: bool = False,
 ) -> dict[str, Any]:
     if url.startswith("sqlite:"):
         parsed = urlparse(url)
         raw_path = parsed.path if parsed.netloc == "" else f"/{parsed.netloc}{parsed.path}"
         # sqlite:///relative/path and sqlite:////absolute/path as in dj-database-url
         path = Path(raw_path[1:]) if raw_path.startswith("/") else Path(raw_path)
-        return sqlite_database(path.resolve(), busy_timeout_s=busy_timeout_s)
+        return sqlite_database(path.resolve(), busy_timeout_s=busy_timeout_s, metered=metered)
     config = dj_database_url.parse(url, conn_max_age=conn_max_age)
     if config["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured(f"DATABASE_URL scheme not supported: {url.split(':', 1)[0]}")
+    config["ENGINE"] = _DB_ENGINES["postgresql", metered]
     options: dict[str, Any] = config.setdefault("OPTIONS", {})
     if pgbouncer:
         # Transaction pooling hands each transaction to any server connection: server-side cursors
@@ -69,22 +78,29 @@ def database_from_url(
     return config
 
 
-def cache_from_url(url: str, *, default_timeout: int, key_prefix: str) -> dict[str, Any]:
+def _cache_backend(name: str, *, metered: bool) -> str:
+    """chowist.core.cache_backends: faults always, django-prometheus's hit/miss counters when metered."""
+    return f"chowist.core.cache_backends.{'Metered' if metered else ''}{name}"
+
+
+def cache_from_url(
+    url: str, *, default_timeout: int, key_prefix: str, alias: str = "default", metered: bool = False
+) -> dict[str, Any]:
     parsed = urlparse(url)
     scheme = parsed.scheme
-    common = {"TIMEOUT": default_timeout, "KEY_PREFIX": key_prefix}
+    common = {"TIMEOUT": default_timeout, "KEY_PREFIX": key_prefix, "ALIAS": alias}
     if scheme in {"redis", "rediss"}:
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, **common}
+        return {"BACKEND": _cache_backend("RedisCache", metered=metered), "LOCATION": url, **common}
     if scheme == "file":
         return {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "BACKEND": _cache_backend("FileBasedCache", metered=metered),
             "LOCATION": parsed.path,
             "OPTIONS": {"MAX_ENTRIES": int(parse_qs(parsed.query).get("max_entries", ["10000"])[0])},
             **common,
         }
     if scheme == "memcached":
         return {
-            "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+            "BACKEND": _cache_backend("PyMemcacheCache", metered=metered),
             "LOCATION": _memcached_servers(parsed.netloc, url),
             # Short timeouts: a cache that does not answer must cost a miss, not a stalled request.
             "OPTIONS": {
@@ -99,7 +115,7 @@ def cache_from_url(url: str, *, default_timeout: int, key_prefix: str) -> dict[s
             **common,
         }
     if scheme == "locmem":
-        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": parsed.netloc, **common}
+        return {"BACKEND": _cache_backend("LocMemCache", metered=metered), "LOCATION": parsed.netloc, **common}
     if scheme == "dummy":
         return {"BACKEND": "django.core.cache.backends.dummy.DummyCache", **common}
     raise ImproperlyConfigured(

@@ -53,6 +53,9 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", IS_PRODUCTION)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# Metrics, traces and the request log (observability/README.md); off only to measure what they cost.
+OBSERVABILITY = env_bool("OBSERVABILITY", True)
+
 # --- apps ------------------------------------------------------------------------------------------
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -118,10 +121,13 @@ if DATABASE_URL:
             pool_max=env_int("DB_POOL_MAX", 8),
             pgbouncer=DB_PGBOUNCER,
             busy_timeout_s=DB_BUSY_TIMEOUT_S,
+            metered=OBSERVABILITY,
         )
     }
 else:
-    DATABASES = {"default": sqlite_database(VAR_DIR / "chowist.sqlite3", busy_timeout_s=DB_BUSY_TIMEOUT_S)}
+    DATABASES = {
+        "default": sqlite_database(VAR_DIR / "chowist.sqlite3", busy_timeout_s=DB_BUSY_TIMEOUT_S, metered=OBSERVABILITY)
+    }
     DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 600)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = DATABASES["default"].get("CONN_HEALTH_CHECKS", True)
 # A PostgreSQL streaming replica for reads (chowist/core/db_routing.py): writes, transactions, the consumer and a
@@ -141,6 +147,7 @@ if DATABASE_REPLICA_URL:
         pool_max=0,
         pgbouncer=False,
         busy_timeout_s=DB_BUSY_TIMEOUT_S,
+        metered=OBSERVABILITY,
     )
     DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
     # Tests use the primary's test database through this alias rather than creating another one.
@@ -151,7 +158,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache -----------------------------------------------------------------------------------------
 CACHE_URL = env_str("CACHE_URL", f"file://{VAR_DIR / 'cache'}")
-CACHES = {"default": cache_from_url(CACHE_URL, default_timeout=env_int("CACHE_DEFAULT_TTL", 300), key_prefix="chowist")}
+CACHES = {
+    "default": cache_from_url(
+        CACHE_URL, default_timeout=env_int("CACHE_DEFAULT_TTL", 300), key_prefix="chowist", metered=OBSERVABILITY
+    )
+}
 PLACE_FRAGMENT_CACHE_TTL = env_int("PLACE_FRAGMENT_CACHE_TTL", 600)
 
 # --- the two scaling workloads ---------------------------------------------------------------------
@@ -261,7 +272,6 @@ FAULTS_FILE = env_path("FAULTS_FILE", VAR_DIR / "faults.json")
 FAULTS_ALLOW_IN_PRODUCTION = env_bool("FAULTS_ALLOW_IN_PRODUCTION", False)
 
 # --- observability ---------------------------------------------------------------------------------
-OBSERVABILITY = env_bool("OBSERVABILITY", True)
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOG_FILE = env_str("LOG_FILE", "")
 APP_METRICS_PORT = env_int("APP_METRICS_PORT", 9101)
@@ -273,6 +283,8 @@ OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 # Share of traces recorded (parent-based: a sampled caller's trace is always kept). Recording every request
 # costs ~5-15% of a worker's CPU on this app (experiments/bench/overhead.py); a tenth keeps plenty of traces.
 OTEL_TRACES_SAMPLER_RATIO = env_float("OTEL_TRACES_SAMPLER_RATIO", 0.1)
+# The HTTP attribute names of the current semantic conventions (http.request.method, http.response.status_code).
+OTEL_SEMCONV_STABILITY_OPT_IN = env_str("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
 OTEL_SPANS_FILE = env_path("OTEL_SPANS_FILE", VAR_DIR / "spans.jsonl")
 OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "chowist")
 SENTRY_DSN = env_str("SENTRY_DSN", "")
@@ -283,9 +295,18 @@ SENTRY_SEND_DEFAULT_PII = env_bool("SENTRY_SEND_DEFAULT_PII", False)
 if DATABASE_REPLICA_URL:
     # Outside the session middleware, so session and user look-ups are routed within the request too.
     MIDDLEWARE.insert(1, "chowist.core.db_routing.ReadYourWritesMiddleware")
+# django-prometheus's histograms; edges at 0.1, 0.25 and 0.3 s so the latency SLO thresholds (slo/specs) fall
+# exactly on a bucket boundary.
+PROMETHEUS_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0, float("inf"))
+# Probes answer often and say nothing about users: no server span for them (the metrics still count them).
+OTEL_PYTHON_DJANGO_EXCLUDED_URLS = env_str("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", "healthz,readyz")
 if OBSERVABILITY:
-    # First, so it times and counts everything the other middleware answer (redirects, 400s, errors).
-    MIDDLEWARE.insert(0, "observability.middleware.RequestObservabilityMiddleware")
+    INSTALLED_APPS.insert(0, "django_prometheus")
+    # django-prometheus's pair around everything else; the request log (request id, the JSON access line) just
+    # inside it. OpenTelemetry's Django middleware is put second by DjangoInstrumentor (observability.tracing).
+    MIDDLEWARE.insert(0, "observability.prometheus.PrometheusBeforeMiddleware")
+    MIDDLEWARE.insert(1, "observability.middleware.RequestLogMiddleware")
+    MIDDLEWARE.append("observability.prometheus.PrometheusAfterMiddleware")
 LOGGING = logging_config(level=LOG_LEVEL, log_file=LOG_FILE)
 
 # --- serving (gunicorn.conf.py) --------------------------------------------------------------------

@@ -100,7 +100,7 @@ _REQUESTS_5XX = f"rate({M.http_requests}{{{APP}, {SERVER_ERROR}}}[{RATE}])"
 SERVICE_OVERVIEW = Dashboard(
     uid="chowist-service-overview",
     title="Chowist / Service overview",
-    version=1,
+    version=2,
     description="RED per view, saturation and build: is the app healthy, and which view is not?",
     rows=(
         Row(
@@ -160,8 +160,15 @@ SERVICE_OVERVIEW = Dashboard(
                 Panel(
                     "Requests in progress",
                     "timeseries",
-                    (Query(f"sum({M.http_requests_in_progress}{{{APP}}})", "in progress"),),
-                    description="Summed over gunicorn workers; near the worker count means requests queue.",
+                    (
+                        Query(
+                            f"sum({M.http_requests_before_middlewares}{{{APP}}})"
+                            f" - sum({M.http_responses_before_middlewares}{{{APP}}})",
+                            "in progress",
+                        ),
+                    ),
+                    description="Requests in, minus responses out (django-prometheus's outermost counters), over "
+                    "all gunicorn workers; near workers x threads means requests queue.",
                 ),
                 Panel(
                     "CPU by process group",
@@ -207,44 +214,48 @@ SERVICE_OVERVIEW = Dashboard(
 )
 
 # --- Database & cache ----------------------------------------------------------------------------------
-_CACHE = f"rate({M.cache_requests}{{{APP}}}[{RATE}])"
-_CACHE_HITS = f'rate({M.cache_requests}{{{APP}, result="hit"}}[{RATE}])'
+_CACHE = f"rate({M.cache_gets}{{{APP}}}[{RATE}])"
+_CACHE_HITS = f"rate({M.cache_hits}{{{APP}}}[{RATE}])"
+_CACHE_MISSES = f"rate({M.cache_misses}{{{APP}}}[{RATE}])"
+_QUERIES = f"rate({M.db_queries}{{{APP}}}[{RATE}])"
 _EXPORTER_NOTE = "Needs the {job} exporter, which only the compose stack runs (the native lab has no data here)."
 
 DATABASE_AND_CACHE = Dashboard(
     uid="chowist-database-cache",
     title="Chowist / Database & cache",
-    version=2,
-    description="Where request time goes: queries and DB time per request by view, and how often caches hit.",
+    version=3,
+    description="Where request time goes: queries per request, query time, and how often caches hit.",
     rows=(
         Row(
-            "Database per request",
+            "Database",
             (
                 Panel(
-                    "Queries per request p95 by view",
+                    "Queries per request",
                     "timeseries",
-                    (Query(_quantile(0.95, M.db_queries_per_request, APP, by="view"), "{{view}}"),),
-                    description="A jump here with flat traffic is an N+1 query.",
+                    (Query(f"sum({_QUERIES}) / sum({_REQUESTS})", "queries per request"),),
+                    description="Statements executed (django-prometheus's database backends) per response, over all "
+                    "views: a jump here with flat traffic is an N+1 query.",
                 ),
                 Panel(
-                    "Mean queries per request by view",
+                    "Queries per second by database",
                     "timeseries",
-                    (Query(_mean(M.db_queries_per_request, APP, "view"), "{{view}}"),),
+                    (Query(f"sum by (alias, vendor) ({_QUERIES})", "{{alias}} ({{vendor}})"),),
+                    unit="ops",
                 ),
                 Panel(
-                    "DB time per request p95 by view",
+                    "Query duration p95 by database",
                     "timeseries",
-                    (Query(_quantile(0.95, M.db_time_per_request, APP, by="view"), "{{view}}"),),
+                    (Query(_quantile(0.95, M.db_query_duration, APP, by="alias"), "{{alias}}"),),
                     unit="s",
                 ),
                 Panel(
-                    "Share of request time spent in the database by view",
+                    "Share of request time spent in the database",
                     "timeseries",
                     (
                         Query(
-                            f"sum by (view) (rate({M.db_time_per_request}_sum{{{APP}}}[{RATE}]))"
-                            f" / sum by (view) (rate({M.http_request_duration}_sum{{{APP}}}[{RATE}]))",
-                            "{{view}}",
+                            f"sum(rate({M.db_query_duration}_sum{{{APP}}}[{RATE}]))"
+                            f" / sum(rate({M.http_request_duration}_sum{{{APP}}}[{RATE}]))",
+                            "database",
                         ),
                     ),
                     unit="percentunit",
@@ -255,15 +266,18 @@ DATABASE_AND_CACHE = Dashboard(
             "Cache",
             (
                 Panel(
-                    "Cache hit ratio by cache",
+                    "Cache hit ratio by backend",
                     "timeseries",
-                    (Query(_ratio_or_zero(_CACHE_HITS, _CACHE, "cache"), "{{cache}}"),),
+                    (Query(_ratio_or_zero(_CACHE_HITS, _CACHE, "backend"), "{{backend}}"),),
                     unit="percentunit",
                 ),
                 Panel(
-                    "Cache requests by cache and result",
+                    "Cache reads by backend: hits and misses",
                     "timeseries",
-                    (Query(f"sum by (cache, result) ({_CACHE})", "{{cache}} {{result}}"),),
+                    (
+                        Query(f"sum by (backend) ({_CACHE_HITS})", "{{backend}} hit"),
+                        Query(f"sum by (backend) ({_CACHE_MISSES})", "{{backend}} miss"),
+                    ),
                     unit="reqps",
                 ),
             ),

@@ -69,12 +69,19 @@ class Metrics:
     Histograms are named by their base name; queries append _bucket, _sum and _count.
     """
 
-    http_requests: str = "chowist_http_requests_total"
-    http_request_duration: str = "chowist_http_request_duration_seconds"
-    http_requests_in_progress: str = "chowist_http_requests_in_progress"
-    db_queries_per_request: str = "chowist_db_queries_per_request"
-    db_time_per_request: str = "chowist_db_time_per_request_seconds"
-    cache_requests: str = "chowist_cache_requests_total"
+    # django-prometheus (its middleware pair, database and cache backends): the names any Django app with the
+    # library exports, so these rules and dashboards fit it too (README, "Use the lab on your own Django app").
+    http_requests: str = "django_http_responses_total_by_status_view_method_total"
+    http_request_duration: str = "django_http_requests_latency_seconds_by_view_method"
+    # In flight = requests in minus responses out, at the outermost middleware.
+    http_requests_before_middlewares: str = "django_http_requests_before_middlewares_total"
+    http_responses_before_middlewares: str = "django_http_responses_before_middlewares_total"
+    db_queries: str = "django_db_execute_total"
+    db_query_duration: str = "django_db_query_duration_seconds"
+    cache_gets: str = "django_cache_get_total"
+    cache_hits: str = "django_cache_get_hits_total"
+    cache_misses: str = "django_cache_get_misses_total"
+    # The app's own (observability/metrics.py, workers/): what no library knows.
     build_info: str = "chowist_build_info"
     fault_active: str = "chowist_fault_active"
     interactions_accepted: str = "chowist_interactions_accepted_total"
@@ -102,7 +109,7 @@ class Slo:
     objective: float
     page_alert: str
     ticket_alert: str
-    # Seconds; must be a bucket boundary of the histogram the SLI reads (observability/metrics.py).
+    # Seconds; must be a bucket boundary of the histogram the SLI reads (settings.PROMETHEUS_LATENCY_BUCKETS).
     threshold_s: float | None = None
 
 
@@ -165,7 +172,8 @@ class MonitoringConfig:
     # Scrape and rule evaluation interval of every Prometheus config (native lab and compose).
     scrape_interval_s: int = 5
     # Views never counted as user traffic: the probes, and requests no route matched (METRICS.md).
-    excluded_views: tuple[str, ...] = ("core:healthz", "core:readyz", "unmatched")
+    # `<unnamed view>` is django-prometheus's view label when no route matched.
+    excluded_views: tuple[str, ...] = ("core:healthz", "core:readyz", "<unnamed view>")
     slos: Slos = field(default_factory=Slos)
     windows: Windows = field(default_factory=Windows)
     # SRE Workbook, chapter 5, "multiwindow, multi-burn-rate alerts" (30-day period).

@@ -71,6 +71,15 @@ def request_fields_bind(**fields: Any) -> None:
     _request_fields.set(fields)
 
 
+def request_fields_add(**fields: Any) -> None:
+    """Add fields to this request's (the trace ids, once tracing knows them)."""
+    current = _request_fields.get()
+    if current is None:
+        _request_fields.set(fields)
+    else:
+        current.update(fields)
+
+
 def log_context() -> dict[str, Any]:
     """The fields this thread's log lines carry now: the request's, overridden by anything bound with structlog."""
     return {**(_request_fields.get() or {}), **structlog.contextvars.get_contextvars()}

@@ -25,23 +25,20 @@ def git_sha() -> str:
 
 
 def django_instrument() -> None:
-    """What every Django process gets when OBSERVABILITY is on: cache wrapping, business counters, build info.
+    """What every Django process gets when OBSERVABILITY is on: business counters, build info, log context reset.
 
     Run from the observability app's ready(); the metric objects it touches are per-process (and, under
-    gunicorn, per-worker mmap files).
+    gunicorn, per-worker mmap files). Requests, queries and cache reads are django-prometheus's (settings).
     """
     from django.conf import settings
-    from django.core.signals import got_request_exception, request_finished
+    from django.core.signals import request_finished
 
     from observability import metrics
-    from observability.caches import caches_instrument
-    from observability.middleware import request_context_clear, request_exception_record
+    from observability.middleware import request_context_clear
     from observability.signals import business_signals_connect
 
-    caches_instrument()
     business_signals_connect()
     request_finished.connect(request_context_clear, dispatch_uid="observability.request_context_clear")
-    got_request_exception.connect(request_exception_record, dispatch_uid="observability.request_exception")
     metrics.build_info_set(version=settings.APP_VERSION, git_sha=git_sha())
 
 
@@ -64,6 +61,11 @@ def setup(*, service: str) -> None:
         sampler_ratio=settings.OTEL_TRACES_SAMPLER_RATIO,
         otlp_endpoint=settings.OTEL_EXPORTER_OTLP_ENDPOINT,
         spans_file=Path(settings.OTEL_SPANS_FILE),
+        semconv_opt_in=settings.OTEL_SEMCONV_STABILITY_OPT_IN,
+        excluded_urls=settings.OTEL_PYTHON_DJANGO_EXCLUDED_URLS,
+        # The Django instrumentation edits MIDDLEWARE, so it must run before the WSGI handler is built (gunicorn's
+        # post_fork comes before the worker loads the app); the consumer serves no requests.
+        django=service == "app",
     )
     if settings.SENTRY_DSN:
         from observability.errors import errors_init

@@ -5,7 +5,8 @@
   measurable in the consumer. The trace carrier is captured once, in the enqueuing request, and kept across
   retries.
 - The execution context: the task runs inside a CONSUMER span that joins the enqueuing request's trace, with
-  the task's ids (and the request's request_id) bound to its log lines and its queries counted on the span.
+  the task's ids (and the request's request_id) bound to its log lines; its queries are the dbapi
+  instrumentations' client spans.
 - The metrics: huey hooks record lag, duration and outcome for every execution, in whichever process runs it
   (the consumer, or the app when HUEY_IMMEDIATE is on).
 
@@ -23,10 +24,9 @@ from typing import Any, TypedDict
 import structlog
 from huey import signals
 from huey.contrib.djhuey import HUEY
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from observability.db import queries_recorded
 from observability.logs import log_context
 from observability.tracing import tracer
 from workers import metrics
@@ -49,10 +49,18 @@ class Envelope(TypedDict):
 
 
 def capture_carrier() -> dict[str, str]:
-    """The current trace context as W3C headers (`traceparent`, …); empty when there is none."""
+    """The current trace context as W3C headers (`traceparent`, …); empty when there is none.
+
+    An unsampled request has no span (observability.tracing), only the ids on its log lines: the task gets
+    those as an unsampled `traceparent`, so its lines still share the request's trace_id.
+    """
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    request_id = log_context().get("request_id")
+    fields = log_context()
+    if trace.get_current_span().get_span_context().is_valid:
+        propagate.inject(carrier)
+    elif fields.get("trace_id") and fields.get("span_id"):
+        carrier["traceparent"] = f"00-{fields['trace_id']}-{fields['span_id']}-00"
+    request_id = fields.get("request_id")
     if request_id:
         carrier[REQUEST_ID_KEY] = str(request_id)
     return carrier
@@ -110,14 +118,13 @@ def task_context(*, task_name: str, task_id: str, carrier: dict[str, str]) -> It
         if context.is_valid:
             bound["trace_id"] = format(context.trace_id, "032x")
             bound["span_id"] = format(context.span_id, "016x")
-        with structlog.contextvars.bound_contextvars(**bound), queries_recorded() as queries:
+        # The task's queries get their spans from the dbapi instrumentations (observability.tracing).
+        with structlog.contextvars.bound_contextvars(**bound):
             try:
                 yield
             except BaseException:
                 span.set_status(Status(StatusCode.ERROR))
                 raise
-            finally:
-                span.set_attribute("db.queries", queries.count)
 
 
 # --- the metrics (huey hooks) ---------------------------------------------------------------------

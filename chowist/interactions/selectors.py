@@ -18,7 +18,6 @@ from chowist.places.models import Place, Review
 
 # What an interaction is worth in the ranking, relative to a view.
 POPULAR_WEIGHTS = {"views": 1, "likes": 3, "bookmarks": 5, "reviews": 10}
-CACHE_NAME = "popular"
 _CACHE_KEY = "popular:v1:{days}d"
 
 
@@ -38,7 +37,6 @@ def popular_items_get(*, limit: int, window_days: int) -> dict[str, Any]:
     if settings.POPULAR_CACHE:
         payload = cache.get(_CACHE_KEY.format(days=window_days))
         cached = payload is not None
-        _cache_count(hit=cached)
         if payload is None:
             payload = popular_compute(window_days=window_days)
             popular_cache_store(window_days=window_days, payload=payload)
@@ -123,9 +121,3 @@ def interaction_lag_percentiles(*, created_since: datetime, quantiles: tuple[flo
     for q in quantiles:
         result[f"p{round(q * 100):g}"] = lags[min(len(lags) - 1, int(q * len(lags)))] if lags else None
     return result
-
-
-def _cache_count(*, hit: bool) -> None:
-    from observability.metrics import cache_requests
-
-    cache_requests.labels(cache=CACHE_NAME, result="hit" if hit else "miss").inc()

@@ -42,7 +42,7 @@ def _request_total(exposition: str) -> float:
         sample.value
         for family in text_string_to_metric_families(exposition)
         for sample in family.samples
-        if sample.name == "chowist_http_requests_total"
+        if sample.name == "django_http_responses_total_by_status_view_method_total"
     )
 
 
@@ -108,10 +108,16 @@ def test_request_total_is_exact_and_never_decreases_across_a_killed_worker(four_
 def test_metrics_are_not_served_on_the_app_port_and_pass_promtool(four_workers: AppServer) -> None:
     server = four_workers
     assert _get(f"{server.app_url}/healthz") == 200
+    assert _get(f"{server.app_url}/readyz") == 200  # queries the database
     assert _get(f"{server.app_url}/metrics") == 404
     exposition = _scrape(server)
     families = {family.name for family in text_string_to_metric_families(exposition)}
-    assert {"chowist_http_requests", "chowist_http_request_duration_seconds", "chowist_build_info"} <= families
+    assert {
+        "django_http_responses_total_by_status_view_method",
+        "django_http_requests_latency_seconds_by_view_method",
+        "django_db_execute",
+        "chowist_build_info",
+    } <= families
 
     promtool = shutil.which("promtool")
     if promtool is None:

@@ -36,13 +36,14 @@ def test_one_trace_per_request_with_db_and_cache_spans_and_matching_logs(child_e
     trace_id, parent_span_id = secrets.token_hex(16), secrets.token_hex(8)
     try:
         status, headers = _get(
-            f"{server.app_url}/readyz",
-            {"traceparent": f"00-{trace_id}-{parent_span_id}-01", "X-Request-ID": "e2e-readyz-1"},
+            f"{server.app_url}/api/places/popular/",
+            {"traceparent": f"00-{trace_id}-{parent_span_id}-01", "X-Request-ID": "e2e-popular-1"},
         )
         assert status == 200
-        assert headers["X-Request-ID"] == "e2e-readyz-1"
+        assert headers["X-Request-ID"] == "e2e-popular-1"
         for _ in range(3):
-            _get(f"{server.app_url}/healthz")
+            _get(f"{server.app_url}/")
+            _get(f"{server.app_url}/healthz")  # a probe: excluded from tracing (OTEL_PYTHON_DJANGO_EXCLUDED_URLS)
     finally:
         server.stop()  # worker_exit flushes the span processor
 
@@ -51,19 +52,34 @@ def test_one_trace_per_request_with_db_and_cache_spans_and_matching_logs(child_e
     (request_span,) = [span for span in mine if span["kind"] == "SERVER"]
     assert request_span["parent_span_id"] == parent_span_id  # joined the caller's trace
     assert request_span["service"] == "chowist-app"
-    assert request_span["attributes"]["http.request_id"] == "e2e-readyz-1"
+    attributes = request_span["attributes"]
+    assert attributes["http.request_id"] == "e2e-popular-1"
+    # opentelemetry-instrumentation-django, current HTTP semantic conventions
+    assert attributes["http.request.method"] == "GET"
+    assert attributes["http.response.status_code"] == 200
+    assert attributes["http.route"] == "api/places/popular/"
+    assert request_span["name"] == "GET api/places/popular/"
     children = [span for span in mine if span["parent_span_id"] == request_span["span_id"]]
     assert any(span["attributes"].get("db.system") for span in children), children
     assert any(span["name"].startswith("cache.") for span in children), children
 
-    healthz_traces = [span["trace_id"] for span in spans if span["kind"] == "SERVER" and span["name"] == "GET healthz"]
-    assert len(healthz_traces) == len(set(healthz_traces)) == 3  # one trace per request, one server span each
+    home_traces = [
+        span["trace_id"] for span in spans if span["kind"] == "SERVER" and span["name"] == "GET marketing:home"
+    ]
+    assert len(home_traces) == len(set(home_traces)) == 3  # one trace per request, one server span each
+    assert not [span for span in spans if "healthz" in span["name"]]
+    orphans = [span for span in spans if span["trace_id"] not in {trace_id, *home_traces}]
+    assert not orphans, [
+        (o["name"], o["attributes"].get("db.statement", "")[:80]) for o in orphans
+    ]  # no spans outside the requests (e.g. the probes' queries)
 
     lines = _json_lines(log_file)  # raises if any line is not JSON
-    (event,) = [line for line in lines if line["event"] == "request" and line.get("request_id") == "e2e-readyz-1"]
+    (event,) = [line for line in lines if line["event"] == "request" and line.get("request_id") == "e2e-popular-1"]
     assert event["trace_id"] == trace_id
     assert event["span_id"] == request_span["span_id"]
-    assert event["view"] == "core:readyz"
+    assert event["view"] == "interactions_api:popular"
+    probes = [line for line in lines if line["event"] == "request" and line["view"] == "core:healthz"]
+    assert len(probes) == 3 and all(len(line["trace_id"]) == 32 for line in probes)  # logged, with ids
     assert event["status"] == 200
     assert any(line["logger"] == "gunicorn.error" and "Booting worker" in line["event"] for line in lines)
     assert not [line for line in lines if line["logger"] == "gunicorn.access"]  # the request event is the access log
@@ -80,7 +96,7 @@ def test_observability_off_means_no_metrics_spans_or_request_ids(child_env, tmp_
         assert "X-Request-ID" not in headers
         with urllib.request.urlopen(server.metrics_url, timeout=10) as response:
             exposition = response.read().decode()
-        assert "chowist_http_requests_total{" not in exposition
+        assert "django_http_" not in exposition and "django_db_" not in exposition
     finally:
         server.stop()
     assert not spans_file.exists()
@@ -91,10 +107,11 @@ import django, structlog
 django.setup()
 from observability.setup import setup, shutdown
 from workers.telemetry import capture_carrier, task_context
+from opentelemetry.trace import SpanKind
 from observability.tracing import tracer
 
 setup(service="worker")
-with tracer().start_as_current_span("POST interactions_api:create"):
+with tracer().start_as_current_span("POST interactions_api:create", kind=SpanKind.SERVER):
     carrier = capture_carrier()
 with task_context(task_name="drain_interactions", task_id="task-1", carrier=carrier):
     structlog.get_logger("workers").info("drained", rows=2)
@@ -124,12 +141,12 @@ def test_unsampled_requests_still_log_a_trace_id_and_a_sampled_caller_is_always_
     server = gunicorn_start(env=env, app_port=free_port(), metrics_port=free_port(), log_path=tmp_path / "g.log")
     kept = secrets.token_hex(16)
     try:
-        _get(f"{server.app_url}/readyz", {"X-Request-ID": "unsampled-1"})
-        _get(f"{server.app_url}/readyz", {"traceparent": f"00-{kept}-{secrets.token_hex(8)}-01"})
+        _get(f"{server.app_url}/api/places/popular/", {"X-Request-ID": "unsampled-1"})
+        _get(f"{server.app_url}/api/places/popular/", {"traceparent": f"00-{kept}-{secrets.token_hex(8)}-01"})
     finally:
         server.stop()
     (event,) = [line for line in _json_lines(log_file) if line.get("request_id") == "unsampled-1"]
     assert len(event["trace_id"]) == 32
     recorded = {span["trace_id"] for span in _json_lines(spans_file)} if spans_file.exists() else set()
-    assert event["trace_id"] not in recorded
-    assert kept in recorded
+    assert len(event["span_id"]) == 16
+    assert recorded == {kept}  # nothing of the unsampled request: no server span, no query or cache spans

@@ -1,4 +1,4 @@
-"""The request middleware in-process: metrics by URL name, request ids, the per-request log event."""
+"""In-process: django-prometheus's request and query series by URL name, request ids, the per-request log event."""
 
 from __future__ import annotations
 
@@ -6,47 +6,53 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 
 from observability.tests.helpers import json_log_lines, sample
 
 pytestmark = pytest.mark.django_db
 
-REQUESTS = "chowist_http_requests_total"
+REQUESTS = "django_http_responses_total_by_status_view_method_total"
+LATENCY_COUNT = "django_http_requests_latency_seconds_by_view_method_count"
 
 
 def test_a_request_is_counted_and_timed_under_its_url_name(client) -> None:
     before = sample(REQUESTS, view="core:healthz", method="GET", status="200")
-    timed = sample("chowist_http_request_duration_seconds_count", view="core:healthz", method="GET")
+    timed = sample(LATENCY_COUNT, view="core:healthz", method="GET")
     assert client.get("/healthz").status_code == 200
     assert sample(REQUESTS, view="core:healthz", method="GET", status="200") == before + 1
-    assert sample("chowist_http_request_duration_seconds_count", view="core:healthz", method="GET") == timed + 1
+    assert sample(LATENCY_COUNT, view="core:healthz", method="GET") == timed + 1
 
 
-def test_a_path_no_route_matches_is_unmatched(client) -> None:
-    before = sample(REQUESTS, view="unmatched", method="GET", status="404")
+def test_the_slo_threshold_is_a_bucket_edge(client) -> None:
+    client.get("/healthz")
+    assert sample(
+        "django_http_requests_latency_seconds_by_view_method_bucket", view="core:healthz", method="GET", le="0.3"
+    )
+
+
+def test_a_path_no_route_matches_is_an_unnamed_view(client) -> None:
+    before = sample(REQUESTS, view="<unnamed view>", method="GET", status="404")
     assert client.get("/no/such/page/").status_code == 404
-    assert sample(REQUESTS, view="unmatched", method="GET", status="404") == before + 1
+    assert sample(REQUESTS, view="<unnamed view>", method="GET", status="404") == before + 1
 
 
 def test_an_unknown_method_cannot_mint_new_label_values(client) -> None:
-    before = sample(REQUESTS, view="core:healthz", method="other", status="405") + sample(
-        REQUESTS, view="core:healthz", method="other", status="200"
-    )
+    labels = {"view": "core:healthz", "method": "<invalid method>"}
+    before = sample(REQUESTS, status="405", **labels) + sample(REQUESTS, status="200", **labels)
+    timed = sample(LATENCY_COUNT, **labels)
     client.generic("BREW", "/healthz")
-    after = sample(REQUESTS, view="core:healthz", method="other", status="405") + sample(
-        REQUESTS, view="core:healthz", method="other", status="200"
-    )
-    assert after == before + 1
-    assert sample(REQUESTS, view="core:healthz", method="BREW", status="405") == 0
+    assert sample(REQUESTS, status="405", **labels) + sample(REQUESTS, status="200", **labels) == before + 1
+    assert sample(LATENCY_COUNT, **labels) == timed + 1
+    assert sample(LATENCY_COUNT, view="core:healthz", method="BREW") == 0
 
 
-def test_database_queries_are_counted_per_request(client) -> None:
-    count = sample("chowist_db_queries_per_request_count", view="core:readyz")
-    queries = sample("chowist_db_queries_per_request_sum", view="core:readyz")
+def test_database_queries_are_counted_by_the_database_backend(client) -> None:
+    queries = sample("django_db_execute_total", alias="default", vendor=connection.vendor)
+    timed = sample("django_db_query_duration_seconds_count", alias="default", vendor=connection.vendor)
     client.get("/readyz")
-    assert sample("chowist_db_queries_per_request_count", view="core:readyz") == count + 1
-    assert sample("chowist_db_queries_per_request_sum", view="core:readyz") >= queries + 1
-    assert sample("chowist_db_time_per_request_seconds_count", view="core:readyz") >= 1
+    assert sample("django_db_execute_total", alias="default", vendor=connection.vendor) >= queries + 1
+    assert sample("django_db_query_duration_seconds_count", alias="default", vendor=connection.vendor) >= timed + 1
 
 
 @pytest.mark.parametrize("header", ["abc-123", "A.b_C-9", "x" * 128])

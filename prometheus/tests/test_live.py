@@ -36,11 +36,11 @@ def _app_metrics(elapsed: float) -> str:
     view = 'view="places:detail",method="GET"'
     return "\n".join(
         [
-            f'chowist_http_requests_total{{{view},status="200"}} {90 * elapsed}',
-            f'chowist_http_requests_total{{{view},status="500"}} {10 * elapsed}',
-            f'chowist_http_request_duration_seconds_bucket{{{view},le="0.3"}} {95 * elapsed}',
-            f'chowist_http_request_duration_seconds_bucket{{{view},le="+Inf"}} {100 * elapsed}',
-            f"chowist_http_request_duration_seconds_count{{{view}}} {100 * elapsed}",
+            f'django_http_responses_total_by_status_view_method_total{{{view},status="200"}} {90 * elapsed}',
+            f'django_http_responses_total_by_status_view_method_total{{{view},status="500"}} {10 * elapsed}',
+            f'django_http_requests_latency_seconds_by_view_method_bucket{{{view},le="0.3"}} {95 * elapsed}',
+            f'django_http_requests_latency_seconds_by_view_method_bucket{{{view},le="+Inf"}} {100 * elapsed}',
+            f"django_http_requests_latency_seconds_by_view_method_count{{{view}}} {100 * elapsed}",
             "",
         ]
     )

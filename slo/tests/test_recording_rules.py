@@ -50,17 +50,45 @@ def _record_sample(record: str, slo: str, window_set: str, value: float, *, eval
 def _request_series(steps: int) -> list[dict[str, str]]:
     """User-facing traffic with a 10% 5xx ratio (4xx are not errors), plus traffic the SLO must ignore."""
     user = [
-        _counter(f'chowist_http_requests_total{{{APP},view="places:detail",method="GET",status="200"}}', 80, steps),
-        _counter(f'chowist_http_requests_total{{{APP},view="places:detail",method="GET",status="404"}}', 10, steps),
-        _counter(f'chowist_http_requests_total{{{APP},view="places:detail",method="GET",status="500"}}', 5, steps),
-        _counter(f'chowist_http_requests_total{{{APP},view="api:place-list",method="GET",status="503"}}', 5, steps),
+        _counter(
+            f'django_http_responses_total_by_status_view_method_total{{{APP},view="places:detail",method="GET",status="200"}}',
+            80,
+            steps,
+        ),
+        _counter(
+            f'django_http_responses_total_by_status_view_method_total{{{APP},view="places:detail",method="GET",status="404"}}',
+            10,
+            steps,
+        ),
+        _counter(
+            f'django_http_responses_total_by_status_view_method_total{{{APP},view="places:detail",method="GET",status="500"}}',
+            5,
+            steps,
+        ),
+        _counter(
+            f'django_http_responses_total_by_status_view_method_total{{{APP},view="api:place-list",method="GET",status="503"}}',
+            5,
+            steps,
+        ),
     ]
     ignored = [
-        _counter(f'chowist_http_requests_total{{{APP},view="core:healthz",method="GET",status="500"}}', 1000, steps),
-        _counter(f'chowist_http_requests_total{{{APP},view="core:readyz",method="GET",status="503"}}', 1000, steps),
-        _counter(f'chowist_http_requests_total{{{APP},view="unmatched",method="GET",status="500"}}', 1000, steps),
         _counter(
-            'chowist_http_requests_total{job="other",instance="x:1",view="places:detail",method="GET",status="500"}',
+            f'django_http_responses_total_by_status_view_method_total{{{APP},view="core:healthz",method="GET",status="500"}}',
+            1000,
+            steps,
+        ),
+        _counter(
+            f'django_http_responses_total_by_status_view_method_total{{{APP},view="core:readyz",method="GET",status="503"}}',
+            1000,
+            steps,
+        ),
+        _counter(
+            f'django_http_responses_total_by_status_view_method_total{{{APP},view="<unnamed view>",method="GET",status="500"}}',
+            1000,
+            steps,
+        ),
+        _counter(
+            'django_http_responses_total_by_status_view_method_total{job="other",instance="x:1",view="places:detail",method="GET",status="500"}',
             1000,
             steps,
         ),
@@ -73,12 +101,12 @@ def _latency_series(steps: int) -> list[dict[str, str]]:
     detail = f'{APP},view="places:detail",method="GET"'
     healthz = f'{APP},view="core:healthz",method="GET"'
     return [
-        _counter(f"chowist_http_request_duration_seconds_count{{{detail}}}", 100, steps),
-        _counter(f'chowist_http_request_duration_seconds_bucket{{{detail},le="0.25"}}', 90, steps),
-        _counter(f'chowist_http_request_duration_seconds_bucket{{{detail},le="0.3"}}', 95, steps),
-        _counter(f'chowist_http_request_duration_seconds_bucket{{{detail},le="+Inf"}}', 100, steps),
-        _counter(f"chowist_http_request_duration_seconds_count{{{healthz}}}", 100, steps),
-        _counter(f'chowist_http_request_duration_seconds_bucket{{{healthz},le="0.3"}}', 0, steps),
+        _counter(f"django_http_requests_latency_seconds_by_view_method_count{{{detail}}}", 100, steps),
+        _counter(f'django_http_requests_latency_seconds_by_view_method_bucket{{{detail},le="0.25"}}', 90, steps),
+        _counter(f'django_http_requests_latency_seconds_by_view_method_bucket{{{detail},le="0.3"}}', 95, steps),
+        _counter(f'django_http_requests_latency_seconds_by_view_method_bucket{{{detail},le="+Inf"}}', 100, steps),
+        _counter(f"django_http_requests_latency_seconds_by_view_method_count{{{healthz}}}", 100, steps),
+        _counter(f'django_http_requests_latency_seconds_by_view_method_bucket{{{healthz},le="0.3"}}', 0, steps),
     ]
 
 
@@ -153,25 +181,29 @@ def test_no_traffic_is_no_error_and_no_series_is_no_data(tmp_path: Path, rule_fi
     flat = [
         # Counters that exist but stopped moving: 0/0, which must read as "no errors", not NaN.
         {
-            "series": f'chowist_http_requests_total{{{APP},view="places:detail",method="GET",status="200"}}',
+            "series": f'django_http_responses_total_by_status_view_method_total{{{APP},view="places:detail",method="GET",status="200"}}',
             "values": "500x120",
         },
         {
-            "series": f'chowist_http_requests_total{{{APP},view="places:detail",method="GET",status="500"}}',
+            "series": f'django_http_responses_total_by_status_view_method_total{{{APP},view="places:detail",method="GET",status="500"}}',
             "values": "3x120",
         },
         {
-            "series": f'chowist_http_request_duration_seconds_count{{{APP},view="places:detail",method="GET"}}',
+            "series": f'django_http_requests_latency_seconds_by_view_method_count{{{APP},view="places:detail",method="GET"}}',
             "values": "503x120",
         },
         {
-            "series": f'chowist_http_request_duration_seconds_bucket{{{APP},view="places:detail",method="GET",le="0.3"}}',
+            "series": f'django_http_requests_latency_seconds_by_view_method_bucket{{{APP},view="places:detail",method="GET",le="0.3"}}',
             "values": "400x120",
         },
     ]
     only_good = [
         # Traffic but never a 5xx: the error series does not exist at all, the ratio is still 0.
-        _counter(f'chowist_http_requests_total{{{APP},view="places:detail",method="GET",status="200"}}', 10, 120),
+        _counter(
+            f'django_http_responses_total_by_status_view_method_total{{{APP},view="places:detail",method="GET",status="200"}}',
+            10,
+            120,
+        ),
     ]
     no_freshness = {
         "expr": "slo:sli_error:ratio_rate5m" + _query("freshness", "lab"),
@@ -209,8 +241,16 @@ def test_objective_budget_burn_and_remaining_budget(tmp_path: Path, rule_files: 
     steps = 120
     series = [
         # 1 error in 2000 requests: half the 0.1% budget, a 0.5x burn, half the budget left.
-        _counter(f'chowist_http_requests_total{{{APP},view="places:detail",method="GET",status="200"}}', 1999, steps),
-        _counter(f'chowist_http_requests_total{{{APP},view="places:detail",method="GET",status="500"}}', 1, steps),
+        _counter(
+            f'django_http_responses_total_by_status_view_method_total{{{APP},view="places:detail",method="GET",status="200"}}',
+            1999,
+            steps,
+        ),
+        _counter(
+            f'django_http_responses_total_by_status_view_method_total{{{APP},view="places:detail",method="GET",status="500"}}',
+            1,
+            steps,
+        ),
     ]
     checks = []
     for window_set in WINDOW_SETS:
@@ -256,17 +296,21 @@ def test_every_window_covers_its_range(
     good = [100 - e for e in errors]
     series = [
         _varying_counter(
-            f'chowist_http_requests_total{{{APP},view="places:detail",method="GET",status="500"}}', errors
+            f'django_http_responses_total_by_status_view_method_total{{{APP},view="places:detail",method="GET",status="500"}}',
+            errors,
         ),
-        _varying_counter(f'chowist_http_requests_total{{{APP},view="places:detail",method="GET",status="200"}}', good),
+        _varying_counter(
+            f'django_http_responses_total_by_status_view_method_total{{{APP},view="places:detail",method="GET",status="200"}}',
+            good,
+        ),
     ]
     eval_time = f"{seconds}s"
     checks = []
     for window in WINDOWS:
         covered = window if window_set == "production" else LAB_WINDOWS[window]
         independent = (
-            f'sum(rate(chowist_http_requests_total{{status="500"}}[{covered}]))'
-            f" / sum(rate(chowist_http_requests_total[{covered}]))"
+            f'sum(rate(django_http_responses_total_by_status_view_method_total{{status="500"}}[{covered}]))'
+            f" / sum(rate(django_http_responses_total_by_status_view_method_total[{covered}]))"
         )
         record = f"slo:sli_error:ratio_rate{window}{_query('availability', window_set)}"
         checks.append(

@@ -8,6 +8,7 @@ import time
 import structlog
 from opentelemetry.sdk.trace import TracerProvider
 
+from observability.logs import log_context_clear, request_fields_bind
 from observability.tests.helpers import json_log_lines
 from workers import metrics
 from workers.jobs import job
@@ -69,6 +70,19 @@ def test_a_failure_without_retries_left_counts_as_error(clean_queue):
 
 def test_no_trace_means_an_empty_carrier() -> None:
     assert capture_carrier() == {}
+
+
+def test_an_unsampled_request_hands_its_log_trace_id_to_the_task() -> None:
+    """No span exists for an unsampled request (observability.tracing): the ids on its log lines travel instead."""
+    request_fields_bind(request_id="req-8", trace_id="a" * 32, span_id="b" * 16)
+    try:
+        carrier = capture_carrier()
+    finally:
+        log_context_clear()
+    assert carrier == {"traceparent": f"00-{'a' * 32}-{'b' * 16}-00", "x-request-id": "req-8"}
+    with json_log_lines() as lines, task_context(task_name="t", task_id="t-2", carrier=carrier):
+        structlog.get_logger("workers").info("ran")
+    assert (lines[0]["trace_id"], lines[0]["request_id"]) == ("a" * 32, "req-8")
 
 
 def test_task_logs_carry_the_enqueuing_requests_trace_and_the_task_ids() -> None:

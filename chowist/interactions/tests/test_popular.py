@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from chowist.interactions import selectors
 from chowist.interactions.models import PlaceDailyCounter
 from chowist.places.tests.factories import make_place, make_reviews
-from observability.metrics import cache_requests
 
 pytestmark = pytest.mark.django_db
 
@@ -22,8 +22,15 @@ def _popular(client, query=""):
     return response.json()
 
 
-def _hits():
-    return cache_requests.labels(cache="popular", result="hit")._value.get()
+def _hits() -> float:
+    """Cache hits counted by django-prometheus's cache backends, all backends together."""
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "django_cache_get_hits"
+        for sample in metric.samples
+        if sample.name == "django_cache_get_hits_total"
+    )
 
 
 def test_ranking_weighs_counters_and_reviews_within_the_window():
