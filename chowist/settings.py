@@ -298,6 +298,8 @@ if DATABASE_REPLICA_URL:
 # django-prometheus's histograms; edges at 0.1, 0.25 and 0.3 s so the latency SLO thresholds (slo/specs) fall
 # exactly on a bucket boundary.
 PROMETHEUS_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0, float("inf"))
+# Every request series django-prometheus has, not only those the lab reads (observability/prometheus.py).
+PROMETHEUS_EXPORT_ALL_REQUEST_METRICS = env_bool("PROMETHEUS_EXPORT_ALL_REQUEST_METRICS", False)
 # Probes answer often and say nothing about users: no server span for them (the metrics still count them).
 OTEL_PYTHON_DJANGO_EXCLUDED_URLS = env_str("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", "healthz,readyz")
 if OBSERVABILITY:
