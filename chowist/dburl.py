@@ -12,11 +12,13 @@ from django.core.exceptions import ImproperlyConfigured
 MEMCACHED_TIMEOUT_S = 0.5
 MEMCACHED_DEAD_TIMEOUT_S = 5
 
-# With metrics on, django-prometheus's backends (Django's own, counting connections, queries and their time).
+# With metrics on, django-prometheus's backends (Django's own, counting connections, queries and their time);
+# SQLite through observability's configured subclass of it.
 _DB_ENGINES = {
-    (vendor, metered): f"django_prometheus.db.backends.{vendor}" if metered else f"django.db.backends.{vendor}"
-    for vendor in ("sqlite3", "postgresql")
-    for metered in (False, True)
+    ("sqlite3", False): "django.db.backends.sqlite3",
+    ("sqlite3", True): "observability.db_backends.sqlite3",
+    ("postgresql", False): "django.db.backends.postgresql",
+    ("postgresql", True): "django_prometheus.db.backends.postgresql",
 }
 
 

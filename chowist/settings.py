@@ -12,6 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from chowist.dburl import cache_from_url, database_from_url, sqlite_database
 from envconfig import env_bool, env_choice, env_float, env_int, env_list, env_path, env_str
+from monitoring.config import CONFIG as MONITORING
 from observability.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -295,9 +296,27 @@ SENTRY_SEND_DEFAULT_PII = env_bool("SENTRY_SEND_DEFAULT_PII", False)
 if DATABASE_REPLICA_URL:
     # Outside the session middleware, so session and user look-ups are routed within the request too.
     MIDDLEWARE.insert(1, "chowist.core.db_routing.ReadYourWritesMiddleware")
-# django-prometheus's histograms; edges at 0.1, 0.25 and 0.3 s so the latency SLO thresholds (slo/specs) fall
-# exactly on a bucket boundary.
-PROMETHEUS_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0, float("inf"))
+# django-prometheus's histograms (request latency, query duration). The latency SLO's threshold
+# (monitoring/config.py) is always one of the edges: the SLI counts the requests in the bucket it bounds.
+PROMETHEUS_LATENCY_BUCKETS = tuple(
+    sorted(
+        {
+            0.005,
+            0.01,
+            0.025,
+            0.05,
+            0.1,
+            0.25,
+            0.5,
+            1.0,
+            2.5,
+            5.0,
+            10.0,
+            float("inf"),
+            MONITORING.slos.latency.threshold_s,
+        }
+    )
+)
 # Every request series django-prometheus has, not only those the lab reads (observability/prometheus.py).
 PROMETHEUS_EXPORT_ALL_REQUEST_METRICS = env_bool("PROMETHEUS_EXPORT_ALL_REQUEST_METRICS", False)
 # Probes answer often and say nothing about users: no server span for them (the metrics still count them).

@@ -73,3 +73,17 @@ def test_default_cache_is_shared_between_processes() -> None:
 
     # gunicorn workers are separate processes: a per-process cache would make invalidation a lie.
     assert "locmem" not in settings.CACHES["default"]["BACKEND"].lower()
+
+
+def test_metered_settings_use_django_prometheus_backends() -> None:
+    assert _pg("postgres://postgres@127.0.0.1/chowist", metered=True)["ENGINE"] == (
+        "django_prometheus.db.backends.postgresql"
+    )
+    assert database_from_url("sqlite:///tmp/x.sqlite3", **_SQLITE, metered=True)["ENGINE"] == (
+        "observability.db_backends.sqlite3"
+    )
+    metered = cache_from_url("file:///tmp/c", default_timeout=60, key_prefix="c", metered=True)["BACKEND"]
+    assert metered == "chowist.core.cache_backends.MeteredFileBasedCache"
+
+
+_SQLITE = {"conn_max_age": 0, "pool": False, "pool_min": 0, "pool_max": 0, "pgbouncer": False, "busy_timeout_s": 5}

@@ -1,0 +1,1 @@
+"""Database ENGINEs: django-prometheus's backends, configured (see each base.py)."""
