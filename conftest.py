@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,20 +10,12 @@ from urllib.parse import quote
 
 import pytest
 
-from experiments.lab.procs import free_port
+from experiments.lab.procs import free_port, tcp_ok
 
 __all__ = ["PYTHON", "ROOT", "free_port"]
 
 ROOT = Path(__file__).resolve().parent
 PYTHON = sys.executable
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -36,7 +27,7 @@ def redis_url() -> str:
     from urllib.parse import urlparse
 
     parsed = urlparse(REDIS_TEST_URL)
-    if not _reachable(parsed.hostname or "127.0.0.1", parsed.port or 6379):
+    if not tcp_ok(parsed.hostname or "127.0.0.1", parsed.port or 6379, timeout_s=1)[0]:
         pytest.skip(f"Redis is not reachable at {REDIS_TEST_URL} (start redis-server or set TEST_REDIS_URL)")
     return REDIS_TEST_URL
 

@@ -4,8 +4,7 @@ memcached costs misses, never a 500."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import time
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -15,41 +14,31 @@ from django.urls import reverse
 
 from chowist.dburl import cache_from_url
 from chowist.places.tests.factories import make_place, make_reviews
-from conftest import _reachable, free_port
+from conftest import free_port
+from experiments.lab.procs import Process, start, tcp_probe
 
 STARTUP_TIMEOUT_S = 10
 
 
-def _start_memcached(port: int) -> subprocess.Popen:
-    # -u: memcached refuses to run as root without naming the user to stay.
-    process = subprocess.Popen(
-        ["memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "16", "-u", "root"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while not _reachable("127.0.0.1", port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"memcached did not start on {port}: {process.stderr.read().decode()}")
-        time.sleep(0.05)
-    return process
-
-
 @pytest.fixture
-def memcached(settings) -> Iterator[subprocess.Popen]:
+def memcached(settings, tmp_path) -> Iterator[Process]:
     """A memcached of this test's own on a free port, configured as the default cache."""
     if shutil.which("memcached") is None:
         pytest.skip("memcached is not installed (apt-get install memcached, or make system-deps)")
     port = free_port()
-    process = _start_memcached(port)
+    # -u: memcached refuses to run as root without naming the user to stay.
+    process = start(
+        ["memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "16", "-u", "root"],
+        log_path=tmp_path / "memcached.log",
+        ready=[tcp_probe(port)],
+        ready_timeout_s=STARTUP_TIMEOUT_S,
+    )
     url = f"memcached://127.0.0.1:{port}"
     settings.CACHES = {"default": cache_from_url(url, default_timeout=60, key_prefix="chowist-test")}
     try:
         yield process
     finally:
-        process.kill()
-        process.wait(timeout=STARTUP_TIMEOUT_S)
+        process.stop(sig=signal.SIGKILL, timeout_s=STARTUP_TIMEOUT_S)
 
 
 def test_memcached_url_parses_to_pymemcache() -> None:
@@ -88,8 +77,7 @@ def test_a_dead_memcached_degrades_to_misses_not_500s(client, settings, memcache
     settings.POPULAR_CACHE = True
     cache.set("probe", 1)
     assert cache.get("probe") == 1
-    memcached.kill()
-    memcached.wait(timeout=STARTUP_TIMEOUT_S)
+    memcached.stop(sig=signal.SIGKILL, timeout_s=STARTUP_TIMEOUT_S)
     assert cache.get("probe") is None
     cache.set("dropped", 1)
     place = make_place(name="No Cache Cafe")

@@ -7,18 +7,19 @@ import csv
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from conftest import free_port
+from experiments.lab.appserver import gunicorn_argv
+from experiments.lab.procs import http_probe, start
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = ROOT / "experiments" / "locust" / "locustfile.py"
 RUN_S = 8
 READY_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 30
 
 
 def test_the_locustfile_logs_in_as_the_editor_seed_editor_creates() -> None:
@@ -66,26 +67,17 @@ def test_uploads_under_load_are_accepted_and_bad_ones_stay_4xx(tmp_path: Path) -
     ).stdout.split()
     (tmp_path / "ids.txt").write_text("\n".join(i for i in ids if i.isdigit()))
     log = tmp_path / "app.log"
-    with log.open("ab") as out:
-        app = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "chowist.wsgi:application"],
-            cwd=ROOT,
-            env={**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     base = f"http://127.0.0.1:{port}"
+    app = start(
+        gunicorn_argv(),
+        name="gunicorn",
+        log_path=log,
+        env={**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")},
+        cwd=ROOT,
+        ready=[http_probe(base + "/healthz")],
+        ready_timeout_s=READY_TIMEOUT_S,
+    )
     try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=2).close()
-                break
-            except OSError:
-                assert app.poll() is None, log.read_text()[-2000:]
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
         locust = subprocess.run(
             [
                 *[sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "3", "-r", "3"],
@@ -99,8 +91,7 @@ def test_uploads_under_load_are_accepted_and_bad_ones_stay_4xx(tmp_path: Path) -
             timeout=RUN_S + 60,
         )
     finally:
-        app.terminate()
-        app.wait(timeout=30)
+        app.stop(timeout_s=STOP_TIMEOUT_S)
     assert (tmp_path / "run_stats.csv").exists(), locust.stderr[-3000:]
     with (tmp_path / "run_stats.csv").open() as handle:
         stats = {row["Name"]: row for row in csv.DictReader(handle)}

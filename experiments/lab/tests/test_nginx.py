@@ -15,10 +15,13 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port
+from experiments.lab.appserver import gunicorn_argv
 from experiments.lab.nginx import NginxSpec, nginx_argv, nginx_binary, nginx_config, nginx_write
+from experiments.lab.procs import http_probe, start
 
 ROOT = Path(__file__).resolve().parents[3]
 READY_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 30
 
 
 def test_the_config_balances_every_instance_over_keepalive_and_retries_refused_connections(tmp_path) -> None:
@@ -52,18 +55,6 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, d
         return exc.code, exc.read(), dict(exc.headers)
 
 
-def _wait_http(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"{url} did not answer: {log.read_text()[-2000:]}")
-            time.sleep(0.2)
-
-
 @pytest.mark.slow
 def test_nginx_serves_files_passes_request_ids_and_skips_a_dead_instance(tmp_path) -> None:
     if nginx_binary() is None:
@@ -89,22 +80,28 @@ def test_nginx_serves_files_passes_request_ids_and_skips_a_dead_instance(tmp_pat
         media_root=var / "media",
         run_dir=tmp_path / "nginx",
     )
-    with app_log.open("ab") as out:
-        app = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "chowist.wsgi:application"],
-            cwd=ROOT,
-            env=app_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    with nginx_log.open("ab") as out:
-        nginx = subprocess.Popen(nginx_argv(nginx_write(spec)), stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{proxy_port}"
+    app = start(
+        gunicorn_argv(),
+        name="gunicorn",
+        log_path=app_log,
+        env=app_env,
+        cwd=ROOT,
+        ready=[http_probe(f"http://127.0.0.1:{app_port}/healthz")],
+        ready_timeout_s=READY_TIMEOUT_S,
+    )
     try:
-        _wait_http(f"http://127.0.0.1:{app_port}/healthz", app, app_log)
-        _wait_http(base + "/static/admin/css/base.css", nginx, spec.run_dir / "error.log")
-
+        nginx = start(
+            nginx_argv(nginx_write(spec)),
+            name="nginx",
+            log_path=nginx_log,
+            ready=[http_probe(base + "/static/admin/css/base.css")],
+            ready_timeout_s=READY_TIMEOUT_S,
+        )
+    except BaseException:
+        app.stop(timeout_s=STOP_TIMEOUT_S)
+        raise
+    try:
         # A dead instance is skipped: every request answers, none fails.
         statuses = [_get(base + path)[0] for _ in range(10) for path in ("/healthz", "/places/", "/api/places/")]
         assert statuses == [200] * len(statuses)
@@ -127,7 +124,5 @@ def test_nginx_serves_files_passes_request_ids_and_skips_a_dead_instance(tmp_pat
         assert "/static/" not in app_lines and "/media/" not in app_lines
         assert generated in (spec.run_dir / "access.log").read_text()
     finally:
-        nginx.terminate()
-        nginx.wait(timeout=30)
-        app.terminate()
-        app.wait(timeout=30)
+        nginx.stop(timeout_s=STOP_TIMEOUT_S)
+        app.stop(timeout_s=STOP_TIMEOUT_S)

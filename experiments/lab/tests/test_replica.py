@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,6 +22,8 @@ from urllib.parse import urlparse, urlunparse
 import pytest
 
 from conftest import free_port
+from experiments.lab.appserver import gunicorn_argv
+from experiments.lab.procs import Process, http_probe, start
 from experiments.lab.replica import (
     ReplicaError,
     ReplicaSpec,
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[3]
 # The same default as the Makefile's test-postgres; the replica test's own database is named after it.
 TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/chowist")
 READY_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 30
 SEED = ["--places", "20", "--users", "6", "--reviews", "40", "--interactions", "100", "--seed", "3"]
 REVIEWER = "demo00001"
 
@@ -61,28 +63,12 @@ def _drop(url: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def _wait(what: str, check, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{what} exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            if check():
-                return
-        except Exception:  # noqa: S110 - not ready yet, whatever the reason
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"{what} not ready within {READY_TIMEOUT_S} s: {log.read_text()[-2000:]}")
-
-
-def _stop(process: subprocess.Popen, sig: signal.Signals = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        process.send_signal(sig)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+def _in_recovery(url: str) -> tuple[bool, str]:
+    """Readiness of a hot standby: it accepts connections and says it is replaying."""
+    try:
+        return _query(url, "SELECT pg_is_in_recovery()") is True, f"{url} is not in recovery"
+    except Exception as exc:  # not ready yet, whatever the reason
+        return False, str(exc)
 
 
 @pytest.fixture
@@ -106,7 +92,7 @@ def primary_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def replica(primary_url: str) -> Iterator[tuple[ReplicaSpec, subprocess.Popen]]:
+def replica(primary_url: str) -> Iterator[tuple[ReplicaSpec, Process]]:
     if shutil.which("pg_basebackup") is None:
         pytest.skip("pg_basebackup is not installed (apt-get install postgresql-client)")
     # Not under pytest's tmp_path: that is private to root and the replica runs as the postgres user.
@@ -121,15 +107,20 @@ def replica(primary_url: str) -> Iterator[tuple[ReplicaSpec, subprocess.Popen]]:
     log = base / "replica.log"
     replica_create(spec, log=log)
     user = replica_process_user(spec)
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            replica_argv(spec), stdout=out, stderr=subprocess.STDOUT, user=user, group=user, start_new_session=True
-        )
+    process = None
     try:
-        _wait("the replica", lambda: _query(spec.url(), "SELECT pg_is_in_recovery()") is True, process, log)
+        process = start(
+            replica_argv(spec),
+            name="replica",
+            log_path=log,
+            user=user,
+            ready=[lambda: _in_recovery(spec.url())],
+            ready_timeout_s=READY_TIMEOUT_S,
+        )
         yield spec, process
     finally:
-        _stop(process, signal.SIGINT)  # fast shutdown
+        if process is not None:
+            process.stop(sig=signal.SIGINT, timeout_s=STOP_TIMEOUT_S)  # fast shutdown
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -191,18 +182,17 @@ def test_reads_use_the_replica_own_writes_the_primary_and_a_dead_replica_costs_n
         "PYTHONPATH": str(ROOT),
     }
     env.pop("REDIS_URL", None)
-    with log.open("ab") as out:
-        app = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "chowist.wsgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     base, metrics = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics"
+    app = start(
+        gunicorn_argv(),
+        name="gunicorn",
+        log_path=log,
+        env=env,
+        cwd=ROOT,
+        ready=[http_probe(base + "/readyz")],
+        ready_timeout_s=READY_TIMEOUT_S,
+    )
     try:
-        _wait("gunicorn", lambda: urllib.request.urlopen(base + "/readyz", timeout=2).status == 200, app, log)
         anonymous, reviewer = _client(), _client()
         place_id = json.loads(_fetch(anonymous, base + "/api/places/")[1])["results"][0]["id"]
         assert _metric(metrics, "chowist_db_read_routes_total", database="replica") > 0
@@ -241,7 +231,7 @@ def test_reads_use_the_replica_own_writes_the_primary_and_a_dead_replica_costs_n
         assert authors(anonymous).get(REVIEWER) == rating
 
         # The replica dies: every read still answers, from the primary, with a log line and a metric.
-        _stop(replica_process, signal.SIGINT)
+        replica_process.stop(sig=signal.SIGINT, timeout_s=STOP_TIMEOUT_S)
         for _ in range(5):
             for path in ["/api/places/", f"/api/places/{place_id}/", f"/places/{place_id}/", "/places/"]:
                 code, body = _fetch(anonymous, base + path)
@@ -250,4 +240,4 @@ def test_reads_use_the_replica_own_writes_the_primary_and_a_dead_replica_costs_n
         assert _metric(metrics, "chowist_db_read_routes_total", database="primary", reason="replica_down") > 0
         assert "replica_unavailable" in log.read_text()
     finally:
-        _stop(app)
+        app.stop(timeout_s=STOP_TIMEOUT_S)

@@ -17,25 +17,16 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port
+from experiments.lab.appserver import gunicorn_argv
 from experiments.lab.nginx import NginxSpec, nginx_argv, nginx_binary, nginx_write
+from experiments.lab.procs import Process, http_probe, start
 
 ROOT = Path(__file__).resolve().parents[3]
 READY_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 60
 CLIENTS = 4
 MAX_LOAD_S = 120
 PATHS = ("/api/places/", "/places/", "/healthz", "/")
-
-
-def _wait_ready(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"{url} did not answer: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
 
 
 def _load(base: str, stop: threading.Event, outcomes: Counter, lock: threading.Lock) -> None:
@@ -72,7 +63,7 @@ def test_restarting_instances_one_at_a_time_behind_nginx_fails_no_request(tmp_pa
     ports = [free_port(), free_port()]
     logs = [tmp_path / f"app-{n}.log" for n in range(len(ports))]
 
-    def start(n: int) -> subprocess.Popen:
+    def launch(n: int) -> Process:
         instance_env = {
             **env,
             "APP_PORT": str(ports[n]),
@@ -80,46 +71,49 @@ def test_restarting_instances_one_at_a_time_behind_nginx_fails_no_request(tmp_pa
             "GUNICORN_WORKERS": "1",
             "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"prom-{n}"),
         }
-        with logs[n].open("ab") as out:
-            return subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "chowist.wsgi:application"],
-                cwd=ROOT,
-                env=instance_env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        return start(
+            gunicorn_argv(),
+            name=f"gunicorn-{n}",
+            log_path=logs[n],
+            env=instance_env,
+            cwd=ROOT,
+            ready=[http_probe(f"http://127.0.0.1:{ports[n]}/readyz")],
+            ready_timeout_s=READY_TIMEOUT_S,
+        )
 
-    instances = [start(n) for n in range(len(ports))]
+    instances: list[Process] = []
+    nginx: Process | None = None
     proxy_port = free_port()
     spec = NginxSpec(proxy_port, tuple(ports), var / "static", var / "media", tmp_path / "nginx")
-    nginx = subprocess.Popen(nginx_argv(nginx_write(spec)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{proxy_port}"
     stop, lock, outcomes = threading.Event(), threading.Lock(), Counter()
     clients = [threading.Thread(target=_load, args=(base, stop, outcomes, lock)) for _ in range(CLIENTS)]
     try:
-        for n, process in enumerate(instances):
-            _wait_ready(f"http://127.0.0.1:{ports[n]}/readyz", process, logs[n])
-        _wait_ready(base + "/healthz", nginx, spec.run_dir / "error.log")
+        instances = [launch(n) for n in range(len(ports))]
+        nginx = start(
+            nginx_argv(nginx_write(spec)),
+            name="nginx",
+            log_path=tmp_path / "nginx.out",
+            ready=[http_probe(base + "/healthz")],
+            ready_timeout_s=READY_TIMEOUT_S,
+        )
         for client in clients:
             client.start()
         time.sleep(2)
         for n in range(len(instances)):
-            instances[n].terminate()  # graceful: stop accepting, finish in-flight requests
-            instances[n].wait(timeout=60)
-            instances[n] = start(n)
-            _wait_ready(f"http://127.0.0.1:{ports[n]}/readyz", instances[n], logs[n])
+            instances[n].stop(timeout_s=STOP_TIMEOUT_S)  # graceful: stop accepting, finish in-flight requests
+            instances[n] = launch(n)
             time.sleep(1)
         time.sleep(2)
     finally:
         stop.set()
         for client in clients:
-            client.join(timeout=30)
-        nginx.terminate()
-        nginx.wait(timeout=30)
+            if client.is_alive():
+                client.join(timeout=30)
+        if nginx is not None:
+            nginx.stop(timeout_s=STOP_TIMEOUT_S)
         for process in instances:
-            process.terminate()
-            process.wait(timeout=60)
+            process.stop(timeout_s=STOP_TIMEOUT_S)
     total = sum(outcomes.values())
     assert total > 100, outcomes
     assert outcomes == Counter({200: total}), f"requests that did not answer 200 during the restart: {outcomes}"
