@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import psutil
 
+from experiments.lab.procs import Process, start
 from experiments.runner.config import LOCUST_DIR, ROOT
 
 LOCUSTFILE = LOCUST_DIR / "locustfile.py"
@@ -22,6 +22,8 @@ NOT_APP_VIEWS = ("GET /static/[asset]",)
 # Locust stops users mid-request at the end of -t; a short stop timeout lets them finish the request
 # in flight, so a request the app counted is also one Locust counted.
 STOP_TIMEOUT_S = 2
+# Locust killed early (an aborted run): SIGTERM to it and its forked workers, SIGKILL after this long.
+TERMINATE_TIMEOUT_S = 10
 
 
 @dataclass
@@ -114,17 +116,17 @@ class LocustProcess:
         ]
         if processes > 1:
             self.command += ["--processes", str(processes)]
-        self.proc: subprocess.Popen | None = None
+        self.proc: Process | None = None
         self.started_monotonic = 0.0
         self._cpu: dict[int, float] = {}
 
     def start(self) -> None:
         self.started_monotonic = time.monotonic()
-        with self.log_file.open("w") as log:
-            self.proc = subprocess.Popen(self.command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        self.log_file.unlink(missing_ok=True)
+        self.proc = start(self.command, name="locust", log_path=self.log_file, cwd=ROOT)
 
     def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.proc is not None and self.proc.returncode is None
 
     def sample_cpu(self) -> None:
         """Remember the CPU seconds of Locust and its forked workers (children vanish at exit, so sample often)."""
@@ -162,19 +164,14 @@ class LocustProcess:
 
     def stop(self) -> None:
         if self.running():
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            self.proc.stop(timeout_s=TERMINATE_TIMEOUT_S)
 
     def wait(self) -> LocustResult:
         while self.running():
             self.sample_cpu()
             time.sleep(0.5)
         wall = time.monotonic() - self.started_monotonic
-        exit_code = self.proc.wait() if self.proc else -1
+        exit_code = self.proc.stop(timeout_s=TERMINATE_TIMEOUT_S) if self.proc else -1
         return self._result(exit_code=exit_code, wall_s=wall)
 
     def _result(self, *, exit_code: int, wall_s: float) -> LocustResult:
