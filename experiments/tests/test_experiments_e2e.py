@@ -52,6 +52,13 @@ def _run(tmp_path: Path, name: str, *extra: str) -> tuple[subprocess.CompletedPr
         "alertmanager_port": "ALERTMANAGER_PORT",
         "webhook_port": "WEBHOOK_PORT",
         "pgbouncer_port": "PGBOUNCER_PORT",
+        "proxy_port": "LAB_PROXY_PORT",
+        "nginx_status_port": "NGINX_STATUS_PORT",
+        "replica_port": "LAB_REPLICA_PORT",
+        "postgres_exporter_port": "POSTGRES_EXPORTER_PORT",
+        "replica_exporter_port": "REPLICA_EXPORTER_PORT",
+        "redis_exporter_port": "REDIS_EXPORTER_PORT",
+        "nginx_exporter_port": "NGINX_EXPORTER_PORT",
     }
     assert set(ports) == set(LabConfig.port_fields())
     env.update({var: str(free_port()) for var in ports.values()})
