@@ -55,6 +55,11 @@ def test_sync_mode_counts_inline(client, settings, django_capture_on_commit_call
         ("{not json", "application/json", 400, "malformed JSON"),
         ("[1, 2]", "application/json", 400, "object"),
         ("kind=like", "application/x-www-form-urlencoded", 415, "Content-Type"),
+        # Hostile nesting: the stdlib parser raised RecursionError (a 500) on 3,000 '['.
+        ("[" * 3000, "application/json", 400, "malformed JSON"),
+        ('{"kind": "like", "x": ' + "[" * 500 + "]" * 500 + "}", "application/json", 400, "nested deeper"),
+        ('{"kind": "like", "x": "' + "a" * 70_000 + '"}', "application/json", 413, "larger than"),
+        (b"\xff\xfe{}", "application/json", 400, "malformed JSON"),
     ],
 )
 def test_bad_bodies_get_a_json_4xx_and_write_nothing(client, body, content_type, status, fragment):
