@@ -1,7 +1,12 @@
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chowist.settings")
 
-application = get_wsgi_application()
+# What django.core.wsgi.get_wsgi_application() does, with a request class that parses lazily.
+django.setup(set_prefix=False)
+
+from chowist.core.wsgi_request import LazyWSGIHandler  # noqa: E402
+
+application = LazyWSGIHandler()
