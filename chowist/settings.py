@@ -211,8 +211,13 @@ HUEY = {
 }
 
 # --- e-mail ----------------------------------------------------------------------------------------
-EMAIL_URL = env_str("EMAIL_URL", "console://")
+EMAIL_URL = env_str("EMAIL_URL", "" if IS_PRODUCTION else "console://")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Chowist <noreply@chowist.local>")
+# console:// prints password-reset links (working tokens) into the log; locmem:// silently drops every e-mail.
+if IS_PRODUCTION and not EMAIL_URL.startswith(("smtp:", "smtps:")):
+    raise ImproperlyConfigured(
+        f"EMAIL_URL must be smtp:// or smtps:// when DJANGO_ENV=production, got {EMAIL_URL.split(':', 1)[0] or 'nothing'}"
+    )
 if EMAIL_URL.startswith("console:"):
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 elif EMAIL_URL.startswith("locmem:"):

@@ -3,6 +3,7 @@ secrets, and the Prometheus/Alertmanager configs it mounts checked by promtool/a
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -30,7 +31,9 @@ needs_compose = pytest.mark.skipif(
 def _compose(*args: str) -> subprocess.CompletedProcess[str]:
     assert DOCKER_COMPOSE
     argv = [DOCKER_COMPOSE, "--project-directory", str(COMPOSE_DIR), "--env-file", str(ENV_EXAMPLE)]
-    return subprocess.run([*argv, "-f", str(COMPOSE_FILE), *args], capture_output=True, text=True, check=False)
+    # The shell's variables win over --env-file: the test run's own (EMAIL_URL=locmem://) must not leak in.
+    env = {k: v for k, v in os.environ.items() if k != "EMAIL_URL"}
+    return subprocess.run([*argv, "-f", str(COMPOSE_FILE), *args], capture_output=True, text=True, check=False, env=env)
 
 
 @cache
