@@ -11,7 +11,7 @@ page_view = allow_methods("GET", "HEAD")
 app_name = "accounts"
 urlpatterns = [
     path("signup/", views.signup, name="signup"),
-    path("login/", form_view(auth_views.LoginView.as_view(redirect_authenticated_user=True)), name="login"),
+    path("login/", form_view(views.LoginView.as_view()), name="login"),
     path("logout/", allow_methods("POST")(auth_views.LogoutView.as_view()), name="logout"),
     path(
         "password/change/",

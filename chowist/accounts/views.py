@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -46,3 +49,14 @@ def profile_edit(request: HttpRequest) -> HttpResponse:
             return redirect("accounts:profile")
         return render(request, "accounts/profile_form.html", {"form": form}, status=400)
     return render(request, "accounts/profile_form.html", {"form": form})
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login view; a logged-in user is sent on, never back to this page."""
+
+    redirect_authenticated_user = True
+
+    def get_redirect_url(self) -> str:
+        # ?next=/accounts/login/ for a logged-in user made Django raise "Redirection loop" (a 500).
+        url = super().get_redirect_url()
+        return "" if url and urlsplit(url).path == self.request.path else url

@@ -16,9 +16,17 @@ DEFAULT_MESSAGES = {
     403: "You do not have permission to do that.",
     404: "There is nothing at this address.",
     405: "That method is not allowed here.",
+    429: "Too many requests; please slow down.",
     500: "Something went wrong on our side. It has been logged; please try again in a moment.",
 }
-TITLES = {400: "Bad request", 403: "Forbidden", 404: "Not found", 405: "Method not allowed", 500: "Server error"}
+TITLES = {
+    400: "Bad request",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    429: "Too many requests",
+    500: "Server error",
+}
 
 
 def is_api_request(request: HttpRequest) -> bool:

@@ -1,0 +1,69 @@
+"""The login forms under abuse: no redirect loop, and brute force throttled per IP and per username."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.urls import reverse
+
+from chowist.places.tests.factories import PASSWORD, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def test_logged_in_user_asking_to_come_back_to_login_is_sent_on_not_looped(client):
+    user = make_user()
+    client.force_login(user)
+    response = client.get(reverse("accounts:login") + "?next=/accounts/login/")
+    assert response.status_code == 302
+    assert response["Location"] == reverse(settings.LOGIN_REDIRECT_URL)
+
+
+def test_logged_in_user_with_a_safe_next_still_goes_there(client):
+    client.force_login(make_user())
+    response = client.get(reverse("accounts:login") + "?next=/places/")
+    assert (response.status_code, response["Location"]) == (302, "/places/")
+
+
+def _login(client, url, username, password, ip):
+    return client.post(url, {"username": username, "password": password}, REMOTE_ADDR=ip)
+
+
+@pytest.mark.parametrize("url_name", ["accounts:login", "admin:login"])
+def test_wrong_passwords_then_the_right_one_from_one_ip_are_throttled_with_retry_after(client, url_name):
+    user = User.objects.create_superuser(username="victim", password=PASSWORD, email="v@example.com")
+    url = reverse(url_name)
+    statuses = [_login(client, url, f"guess{i}", "wrong", "203.0.113.7").status_code for i in range(30)]
+    # A failed login re-renders the form (200); past the limit the IP is locked out, whatever the username.
+    assert statuses[: settings.LOGIN_FAILURE_LIMIT - 1] == [200] * (settings.LOGIN_FAILURE_LIMIT - 1)
+    assert set(statuses[settings.LOGIN_FAILURE_LIMIT :]) == {429}
+    locked = _login(client, url, user.username, PASSWORD, "203.0.113.7")
+    assert locked.status_code == 429
+    assert int(locked["Retry-After"]) == settings.LOGIN_LOCKOUT_S
+    assert b"Too many failed log-in attempts" in locked.content
+    assert "_auth_user_id" not in client.session
+    # Another address is not locked out by this one's guesses.
+    assert _login(client, url, user.username, PASSWORD, "198.51.100.9").status_code == 302
+
+
+def test_guessing_one_username_from_many_ips_locks_that_username(client):
+    user = make_user(username="target")
+    url = reverse("accounts:login")
+    statuses = [_login(client, url, user.username, "wrong", f"203.0.113.{i}").status_code for i in range(1, 10)]
+    assert statuses[-1] == 429
+    assert _login(client, url, user.username, PASSWORD, "198.51.100.9").status_code == 429
+    # Other accounts from a fresh address still log in.
+    other = make_user(username="bystander")
+    assert _login(client, url, other.username, PASSWORD, "198.51.100.10").status_code == 302
+
+
+def test_a_successful_login_resets_the_count(client):
+    user = make_user()
+    url = reverse("accounts:login")
+    for _ in range(settings.LOGIN_FAILURE_LIMIT - 1):
+        assert _login(client, url, user.username, "wrong", "203.0.113.20").status_code == 200
+    assert _login(client, url, user.username, PASSWORD, "203.0.113.20").status_code == 302
+    client.logout()
+    for _ in range(settings.LOGIN_FAILURE_LIMIT - 1):
+        assert _login(client, url, user.username, "wrong", "203.0.113.20").status_code == 200
