@@ -294,6 +294,10 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# --- health -----------------------------------------------------------------------------------------
+# /readyz reuses its last result for this long in each process: probes from several balancers stay cheap.
+READINESS_CACHE_S = env_float("READINESS_CACHE_S", 2.0)
+
 # --- fault injection -------------------------------------------------------------------------------
 FAULTS_FILE = env_path("FAULTS_FILE", VAR_DIR / "faults.json")
 FAULTS_ALLOW_IN_PRODUCTION = env_bool("FAULTS_ALLOW_IN_PRODUCTION", False)

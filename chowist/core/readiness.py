@@ -5,15 +5,20 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Callable
 
+import structlog
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
 from workers.queue import queue_check
 
 Check = Callable[[], None]
+log = structlog.get_logger(__name__)
 
 
 def database_check() -> None:
@@ -51,3 +56,31 @@ def readiness_report() -> tuple[bool, dict[str, str]]:
         else:
             results[name] = "ok"
     return all(value == "ok" for value in results.values()), results
+
+
+_cached: tuple[float, bool, dict[str, str]] | None = None
+_cache_lock = threading.Lock()
+
+
+def readiness_report_cached() -> tuple[bool, dict[str, str]]:
+    """readiness_report(), run at most once per READINESS_CACHE_S in this process (probes can come often).
+
+    Failures are logged (with their text) when they are found, not on every probe that reuses them.
+    """
+    global _cached
+    with _cache_lock:
+        now = time.monotonic()
+        if _cached is not None and now - _cached[0] < settings.READINESS_CACHE_S:
+            return _cached[1], _cached[2]
+        ready, results = readiness_report()
+        for name, result in results.items():
+            if result != "ok":
+                log.warning("readiness_check_failed", check=name, error=result)
+        _cached = (now, ready, results)
+        return ready, results
+
+
+def readiness_cache_clear() -> None:
+    global _cached
+    with _cache_lock:
+        _cached = None

@@ -7,7 +7,7 @@ from django.template import loader
 from django.views.decorators.cache import never_cache
 
 from chowist.core.api import api_view, json_error
-from chowist.core.readiness import readiness_report
+from chowist.core.readiness import readiness_report_cached
 
 API_PREFIX = "/api/"
 
@@ -84,7 +84,11 @@ def healthz(request: HttpRequest) -> HttpResponse:
 @never_cache
 @api_view("GET", "HEAD")
 def readyz(request: HttpRequest) -> HttpResponse:
-    ready, checks = readiness_report()
-    failed = sorted(name for name, result in checks.items() if result != "ok")
+    ready, results = readiness_report_cached()
+    failed = sorted(name for name, result in results.items() if result != "ok")
+    # The error text names hosts and drivers: staff see it, anyone else only which check failed (it is logged).
+    checks = (
+        results if request.user.is_staff else {name: "ok" if r == "ok" else "failed" for name, r in results.items()}
+    )
     body = {"status": "ok" if ready else "unavailable", "checks": checks, "failed": failed}
     return JsonResponse(body, status=200 if ready else 503)
