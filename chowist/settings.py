@@ -174,6 +174,8 @@ PLACE_FRAGMENT_CACHE_TTL = env_int("PLACE_FRAGMENT_CACHE_TTL", 600)
 # --- the two scaling workloads ---------------------------------------------------------------------
 INTERACTIONS_MODE = env_choice("INTERACTIONS_MODE", "queued", ("sync", "queued"))
 INTERACTIONS_DRAIN_BATCH = env_int("INTERACTIONS_DRAIN_BATCH", 500)
+# SQLite: fsync the 202-acknowledged inbox write (synchronous=FULL for that commit); chowist/core/durability.py.
+INTERACTIONS_DURABLE_COMMIT = env_bool("INTERACTIONS_DURABLE_COMMIT", True)
 POPULAR_CACHE = env_bool("POPULAR_CACHE", True)
 POPULAR_CACHE_TTL = env_int("POPULAR_CACHE_TTL", 60)
 POPULAR_DEFAULT_LIMIT = 10

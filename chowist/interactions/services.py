@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from chowist.core.durability import durable_commit
 from chowist.interactions.drain import counter_totals, counters_add, interactions_recorded_count
 from chowist.interactions.models import Interaction, InteractionKind
 from chowist.interactions.selectors import popular_cache_keys
@@ -42,7 +43,8 @@ def interaction_record(
     user_id = user.pk if user is not None and user.is_authenticated else None
     mode = settings.INTERACTIONS_MODE
     now = timezone.now()
-    with transaction.atomic():
+    # The 202 promises the row is kept: fsync this commit even though SQLite runs with synchronous=NORMAL.
+    with durable_commit(), transaction.atomic():
         interaction = Interaction.objects.create(
             place_id=place_id, kind=kind, user_id=user_id, created_at=now, processed_at=now if mode == "sync" else None
         )
