@@ -32,6 +32,7 @@ if IS_PRODUCTION and (not SECRET_KEY or SECRET_KEY == _DEV_SECRET):
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if IS_PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+CSRF_FAILURE_VIEW = "chowist.core.views.csrf_failure"
 GIT_SHA = env_str("GIT_SHA", "")
 APP_VERSION = env_str("APP_VERSION", "0.1.0")
 

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from chowist.openapi import openapi
+
 urlpatterns = [
     path("", include("chowist.marketing.urls")),
     path("", include("chowist.core.urls")),
@@ -9,6 +11,7 @@ urlpatterns = [
     # Interactions come first: /api/places/popular/ must win over /api/places/<id>/.
     path("api/places/", include("chowist.interactions.urls")),
     path("api/places/", include("chowist.places.api_urls")),
+    path("api/openapi.json", openapi, name="openapi"),
     path("admin/", admin.site.urls),
 ]
 

@@ -43,6 +43,8 @@ def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[
             except ApiError as exc:
                 return json_error(exc.status, exc.message)
 
+        # Read by the OpenAPI drift test (chowist/tests/test_openapi.py).
+        wrapper.allowed_methods = frozenset(allowed)  # type: ignore[attr-defined]
         return wrapper
 
     return decorator

@@ -60,6 +60,11 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
     return error_response(request, 403)
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    # Django's default is a bare HTML page, even under /api/ where every error is {"error": ...}.
+    return error_response(request, 403, f"CSRF verification failed ({reason}); reload the page and try again.")
+
+
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return error_response(request, 404, _exception_message(exception))
 

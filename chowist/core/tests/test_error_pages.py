@@ -68,3 +68,17 @@ def test_an_unhandled_exception_becomes_the_500_page(client, monkeypatch):
     assert response.status_code == 500
     assert b"Something went wrong on our side" in response.content
     assert b"boom" not in response.content
+
+
+@pytest.mark.django_db
+def test_csrf_failure_under_api_is_a_json_403_and_a_page_elsewhere():
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    api = strict.post("/api/places/1/photo/")
+    assert api.status_code == 403
+    assert "CSRF" in api.json()["error"]
+    page = strict.post("/accounts/login/", {"username": "x", "password": "y"})
+    assert page.status_code == 403
+    assert page["Content-Type"].startswith("text/html")
+    assert b"CSRF verification failed" in page.content
