@@ -246,6 +246,8 @@ else:
 MEDIA_ROOT = env_path("MEDIA_ROOT", VAR_DIR / "media")
 MEDIA_URL = "/media/"
 PHOTO_MAX_BYTES = env_int("PHOTO_MAX_BYTES", 5 * 1024 * 1024)
+# Width x height an upload may declare (checked from the header, before decoding): 24 MP covers phone cameras.
+PHOTO_MAX_PIXELS = env_int("PHOTO_MAX_PIXELS", 24_000_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = PHOTO_MAX_BYTES + 1024 * 1024
 
 # --- static ----------------------------------------------------------------------------------------

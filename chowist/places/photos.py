@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import logging
 import uuid
-import warnings
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -37,15 +36,16 @@ def photo_validate(*, uploaded: UploadedFile) -> str:
         raise InvalidPhoto(400, "the photo is empty")
     uploaded.seek(0)
     try:
-        with warnings.catch_warnings():
-            # A decompression bomb (huge pixel count in a small file) is refused, not just warned about.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(uploaded) as image:
-                image_format = image.format
-                image.verify()
+        # Image.open reads only the header: the pixel count is checked before anything is decoded.
+        with Image.open(uploaded) as image:
+            image_format = image.format
+            photo_pixels_check(size=image.size)
+            image.verify()
+    except InvalidPhoto:
+        raise
     except UnidentifiedImageError as exc:
         raise InvalidPhoto(415, f"not an image; send one of {', '.join(ALLOWED_FORMATS)}") from exc
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         raise InvalidPhoto(413, "image has too many pixels") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidPhoto(400, f"the image is damaged: {exc}") from exc
@@ -56,6 +56,17 @@ def photo_validate(*, uploaded: UploadedFile) -> str:
     return ALLOWED_FORMATS[image_format]
 
 
+def photo_pixels_check(*, size: tuple[int, int]) -> None:
+    """InvalidPhoto(413) past PHOTO_MAX_PIXELS: a 10 KB PNG can declare 9,000 x 9,000 pixels (324 MiB decoded).
+
+    An explicit check, not Pillow's DecompressionBombWarning: turning a warning into an error goes through
+    the process-wide `warnings` filters, which are not thread-safe under gunicorn's gthread workers.
+    """
+    width, height = size
+    if width * height > settings.PHOTO_MAX_PIXELS:
+        raise InvalidPhoto(413, f"image has {width}x{height} pixels; at most {settings.PHOTO_MAX_PIXELS} accepted")
+
+
 def place_thumbnail_make(*, place_id: int) -> bool:
     """Make the thumbnail of the place's current photo; False when there is no photo (any more)."""
     place = Place.objects.filter(pk=place_id).first()
@@ -63,6 +74,14 @@ def place_thumbnail_make(*, place_id: int) -> bool:
         return False
     photo_name = place.photo.name
     with place.photo.open("rb") as source, Image.open(source) as image:
+        try:
+            # Again here: the stored file may predate the limit; refused before a single pixel is decoded.
+            photo_pixels_check(size=image.size)
+        except InvalidPhoto:
+            logger.warning("thumbnail_refused_too_many_pixels place_id=%s size=%s", place_id, image.size)
+            return False
+        # JPEG decodes straight at a fraction of its size (1/2 to 1/8) when only a thumbnail is wanted.
+        image.draft("RGB", THUMBNAIL_SIZE)
         thumb = ImageOps.exif_transpose(image).convert("RGB")
         thumb.thumbnail(THUMBNAIL_SIZE)
         buffer = io.BytesIO()

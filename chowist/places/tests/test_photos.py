@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import resource
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -115,3 +116,43 @@ def test_who_and_what_may_upload(client):
     assert client.post(url, data=b"raw", content_type="image/png").status_code == 415
     assert client.get(url).status_code == 405
     assert HUEY.pending_count() == 0
+
+
+@pytest.fixture(scope="module")
+def pixel_bomb() -> bytes:
+    """A ~10 KB PNG declaring 9,000 x 9,000 pixels (81 MP: under Pillow's own bomb limit, 324 MiB decoded)."""
+    buffer = io.BytesIO()
+    Image.new("1", (9000, 9000)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_upload_declaring_too_many_pixels_is_413_before_decoding(
+    editor, pixel_bomb, django_capture_on_commit_callbacks
+):
+    assert len(pixel_bomb) < 50_000
+    place = make_place()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _upload(editor, place.pk, pixel_bomb)
+    assert response.status_code == 413
+    assert "9000x9000 pixels" in response.json()["error"]
+    assert HUEY.pending_count() == 0
+
+
+def test_thumbnail_of_a_stored_pixel_bomb_is_skipped_without_decoding(pixel_bomb):
+    place = make_place()
+    # Stored before the limit existed (or by another path): the job checks again, from the header.
+    place.photo.save("bomb.png", SimpleUploadedFile("bomb.png", pixel_bomb), save=True)
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert place_thumbnail_make(place_id=place.pk) is False
+    peak_growth_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
+    assert peak_growth_mib < 50, f"peak RSS grew by {peak_growth_mib:.0f} MiB"
+    assert not Place.objects.get(pk=place.pk).thumbnail
+
+
+def test_pixel_limit_is_checked_without_the_warnings_machinery(editor, settings, monkeypatch):
+    # The check must not depend on process-wide warning filters (not thread-safe under gthread).
+    settings.PHOTO_MAX_PIXELS = 100 * 100
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    place = make_place()
+    assert _upload(editor, place.pk, _image("PNG", (101, 100))).status_code == 413
+    assert _upload(editor, place.pk, _image("PNG", (100, 100))).status_code == 202
