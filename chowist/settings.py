@@ -82,6 +82,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "chowist.core.wsgi_request.QueryStringLimitMiddleware",
+    # Turns a view's OperationalError (database restarting, disk full) into a 503 with Retry-After.
+    "chowist.core.unavailable.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -17,6 +17,7 @@ DEFAULT_MESSAGES = {
     404: "There is nothing at this address.",
     405: "That method is not allowed here.",
     429: "Too many requests; please slow down.",
+    503: "The service is unavailable for a moment; please try again shortly.",
     500: "Something went wrong on our side. It has been logged; please try again in a moment.",
 }
 TITLES = {
@@ -26,6 +27,7 @@ TITLES = {
     405: "Method not allowed",
     429: "Too many requests",
     500: "Server error",
+    503: "Unavailable",
 }
 
 

@@ -7,6 +7,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,13 +25,15 @@ class Gunicorn:
     base: str
     metrics: str
     env: dict[str, str]
+    pid: int
 
 
-@pytest.fixture
-def gunicorn_app(child_env: dict[str, str]) -> Iterator[Gunicorn]:
+@contextmanager
+def gunicorn_running(child_env: dict[str, str], **overrides: str) -> Iterator[Gunicorn]:
     port, metrics_port = free_port(), free_port()
     env = {**child_env, "APP_PORT": str(port), "APP_METRICS_PORT": str(metrics_port), "GUNICORN_WORKERS": "1"}
     env["PROMETHEUS_MULTIPROC_DIR"] = str(Path(child_env["VAR_DIR"]) / "prom")
+    env.update(overrides)
     process = subprocess.Popen([str(GUNICORN), "-c", "gunicorn.conf.py", "chowist.wsgi:application"], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -45,7 +48,19 @@ def gunicorn_app(child_env: dict[str, str]) -> Iterator[Gunicorn]:
                 if time.monotonic() > deadline:
                     pytest.fail(f"gunicorn did not answer /healthz within {BOOT_TIMEOUT_S} s")
                 time.sleep(0.2)
-        yield Gunicorn(base=base, metrics=f"http://127.0.0.1:{metrics_port}/metrics", env=env)
+        yield Gunicorn(base=base, metrics=f"http://127.0.0.1:{metrics_port}/metrics", env=env, pid=process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.fixture
+def gunicorn_app(child_env: dict[str, str]) -> Iterator[Gunicorn]:
+    with gunicorn_running(child_env) as app:
+        yield app
+
+
+@pytest.fixture
+def gunicorn_two_workers(child_env: dict[str, str]) -> Iterator[Gunicorn]:
+    with gunicorn_running(child_env, GUNICORN_WORKERS="2") as app:
+        yield app

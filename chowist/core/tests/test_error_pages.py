@@ -82,3 +82,18 @@ def test_csrf_failure_under_api_is_a_json_403_and_a_page_elsewhere():
     assert page.status_code == 403
     assert page["Content-Type"].startswith("text/html")
     assert b"CSRF verification failed" in page.content
+
+
+@pytest.mark.parametrize("path", ["/api/places/", "/places/"])
+def test_database_unavailable_is_a_503_with_retry_after(path):
+    from django.db import OperationalError
+
+    from chowist.core.unavailable import DatabaseUnavailableMiddleware
+
+    middleware = DatabaseUnavailableMiddleware(lambda request: None)
+    request = RequestFactory().get(path)
+    response = middleware.process_exception(request, OperationalError("database or disk is full"))
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert "database or disk is full" not in response.content.decode()
+    assert middleware.process_exception(request, ValueError("a bug")) is None
