@@ -286,6 +286,7 @@ AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_LOCKOUT_S)
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "chowist.accounts.throttling.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "chowist.accounts.throttling.client_ip"
 # Failures are logged by the app's own request log; axes' per-success access log would be a write per login.
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False

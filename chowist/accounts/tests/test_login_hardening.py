@@ -67,3 +67,22 @@ def test_a_successful_login_resets_the_count(client):
     client.logout()
     for _ in range(settings.LOGIN_FAILURE_LIMIT - 1):
         assert _login(client, url, user.username, "wrong", "203.0.113.20").status_code == 200
+
+
+def test_behind_the_proxy_failures_count_against_the_address_nginx_saw(client, settings):
+    settings.BEHIND_PROXY = True
+    user = make_user(username="proxied")
+    url = reverse("accounts:login")
+    for i in range(settings.LOGIN_FAILURE_LIMIT + 1):
+        # The client forges a first entry; nginx appends the real peer, 203.0.113.50.
+        client.post(
+            url,
+            {"username": f"guess{i}", "password": "wrong"},
+            REMOTE_ADDR="127.0.0.1",
+            HTTP_X_FORWARDED_FOR=f"10.0.0.{i}, 203.0.113.50",
+        )
+    locked = client.post(url, {"username": user.username, "password": PASSWORD}, HTTP_X_FORWARDED_FOR="203.0.113.50")
+    assert locked.status_code == 429
+    # Another client behind the same proxy is not locked out.
+    other = client.post(url, {"username": user.username, "password": PASSWORD}, HTTP_X_FORWARDED_FOR="198.51.100.77")
+    assert other.status_code == 302
