@@ -136,6 +136,7 @@ class Runner:
         locust.start()
         schedule.start(load_start)
         rss_peak: dict[str, float] = {}
+        samples: list[dict] = []
         last_update = 0.0
         try:
             while locust.running():
@@ -143,7 +144,9 @@ class Runner:
                 now = time.time()
                 if now - last_update >= PROGRESS_INTERVAL_S:
                     last_update = now
-                    rss = self.driver.rss_mb()
+                    sample = self.driver.resources(since=load_start)
+                    samples.append(sample.as_dict())
+                    rss = sample.rss_mb
                     if sum(rss.values()) > sum(rss_peak.values()):
                         rss_peak = rss
                     p = locust.progress()
@@ -192,6 +195,7 @@ class Runner:
             alerts_file=self.lab.alerts_file,
             window_set=self.lab.config.window_set,
             lab_rss_mb=rss_peak,
+            resource_samples=samples,
         )
 
     def _warm_up(self, ids_file: Path, count: int) -> None:

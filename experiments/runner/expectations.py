@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from experiments.runner.resources import resource_growth
+
 Params = dict[str, Any]
 Variant = dict[str, Any]
 Outcome = tuple[bool, str]
@@ -113,6 +115,40 @@ def _knee_found(p: Params, e: Evidence) -> Outcome:
     return False, "the first step already broke"
 
 
+def _rss_growth_below(p: Params, e: Evidence) -> Outcome:
+    details, ok = [], True
+    for v in e.variants:
+        growth = resource_growth(v.get("resource_samples", []), from_s=p["from_s"])
+        if not growth:
+            ok = False
+            details.append(f"{v['name']}: no resource samples")
+            continue
+        worst = max(growth["rss_growth_pct"].items(), key=lambda kv: kv[1], default=("none", 0.0))
+        ok = ok and worst[1] < p["percent"]
+        details.append(
+            f"{v['name']}: RSS growth {growth['from_s']:g}-{growth['to_s']:g} s, worst {worst[0]} {worst[1]:+.1f} %"
+            f" ({', '.join(f'{k} {g:+.1f} %' for k, g in growth['rss_growth_pct'].items())})"
+        )
+    return ok, "; ".join(details)
+
+
+def _files_bounded(p: Params, e: Evidence) -> Outcome:
+    details, ok = [], True
+    for v in e.variants:
+        growth = resource_growth(v.get("resource_samples", []), from_s=p["from_s"])
+        if not growth:
+            ok = False
+            details.append(f"{v['name']}: no resource samples")
+            continue
+        fd_growth = max(growth["open_files_growth"].values(), default=0)
+        mp = growth["multiproc_files_max"]
+        ok = ok and fd_growth <= p["open_files_growth"] and mp <= p["multiproc_files"]
+        details.append(
+            f"{v['name']}: open files growth {fd_growth:+d} (max {growth['open_files_max']}), multiprocess files max {mp}"
+        )
+    return ok, "; ".join(details)
+
+
 EXPECTATIONS: dict[str, ExpectationType] = {
     t.name: t
     for t in (
@@ -180,6 +216,25 @@ EXPECTATIONS: dict[str, ExpectationType] = {
                 lambda v: v["slo"][p["slo"]]["burn_rate_max"] > p["value"],
                 lambda v: f"{v['name']}: max burn rate {v['slo'][p['slo']]['burn_rate_max']:g}",
             ),
+        ),
+        ExpectationType(
+            "rss_growth_below",
+            frozenset({"percent", "from_s"}),
+            lambda p: (
+                f"RSS of every lab component grows less than {p['percent']:g} % from {p['from_s']:g} s to the end"
+            ),
+            _rss_growth_below,
+            durations=frozenset({"from_s"}),
+        ),
+        ExpectationType(
+            "files_bounded",
+            frozenset({"from_s", "open_files_growth", "multiproc_files"}),
+            lambda p: (
+                f"open files grow by at most {p['open_files_growth']} per component from {p['from_s']:g} s, "
+                f"at most {p['multiproc_files']} multiprocess metric files"
+            ),
+            _files_bounded,
+            durations=frozenset({"from_s"}),
         ),
         ExpectationType(
             "knee_found",

@@ -12,6 +12,7 @@ import psutil
 from experiments.lab import Lab, LabError
 from experiments.runner.catalogue import Event, Seed
 from experiments.runner.progress import ProgressDisplay
+from experiments.runner.resources import ResourceSample, resource_sample
 
 SEED_TIMEOUT_S = 900
 # Place ids the Locust users pick from; more than any seed in the catalogue gives them variety.
@@ -121,6 +122,18 @@ class LabDriver:
 
     def faults_clear(self) -> None:
         self.lab.manage("fault", "clear-all", check=False, timeout_s=60)
+
+    def resources(self, *, since: float) -> ResourceSample:
+        """RSS and open files per lab component, the app's multiprocess files, the span file and the logs."""
+        pids = {name: pid for name in self.lab.status() if (pid := self.lab.pid(name))}
+        var_dir, lab_dir = self.lab.config.var_dir, self.lab.lab_dir
+        return resource_sample(
+            pids=pids,
+            since=since,
+            multiproc_dir=lab_dir / "metrics-multiproc" / "app",
+            # lab_dir's top level holds every component's log.
+            files={"spans": var_dir / "spans.jsonl", "lab_logs": lab_dir},
+        )
 
     def rss_mb(self) -> dict[str, float]:
         """Resident memory of each lab component with its children (gunicorn workers, forks)."""

@@ -113,6 +113,8 @@ class RunMeasurement:
     slo: dict[str, dict[str, float]]
     alerts_fired: list[dict]
     lab_rss_by_component_mb: dict[str, float] = field(default_factory=dict)
+    # experiments/runner/resources.py samples, one per progress tick of the load.
+    resource_samples: list[dict] = field(default_factory=list)
 
     @property
     def variant(self) -> str:
@@ -146,6 +148,7 @@ def run_measure(
     alerts_file: Path,
     window_set: str,
     lab_rss_mb: dict[str, float],
+    resource_samples: list[dict] | None = None,
 ) -> RunMeasurement:
     """The run's numbers: counter differences between the window's edges, Prometheus's view over the window,
     alerts; `lab_rss_mb` is the lab's peak resident memory by component."""
@@ -175,6 +178,7 @@ def run_measure(
         slo=slo_measure(prom=prom, t1=t1, window_s=window_s, window_set=window_set),
         alerts_fired=alerts_measure(prom=prom, alerts_file=alerts_file, t0=window.t0, t1=t1, origin=window.load_start),
         lab_rss_by_component_mb={name: round(mb, 1) for name, mb in lab_rss_mb.items()},
+        resource_samples=list(resource_samples or []),
     )
 
 

@@ -123,7 +123,49 @@ def plots_write(*, prom: Prometheus, runs: list[RunMeasurement], out_dir: Path) 
         fig.savefig(path, format="png")
         plt.close(fig)
         plots.append(Plot(panel.slug, panel.title, path, panel.exprs))
-    return plots
+    resources = resources_plot(runs=runs, out_dir=out_dir)
+    return [*plots, resources] if resources else plots
+
+
+def resources_plot(*, runs: list[RunMeasurement], out_dir: Path) -> Plot | None:
+    """RSS and open files of every lab component over the load (the soak's evidence), from the run's samples."""
+    sampled = [r for r in runs if r.resource_samples]
+    if not sampled:
+        return None
+    fig, (rss_ax, fds_ax) = plt.subplots(2, 1, figsize=(10, 6), dpi=100, sharex=True)
+    for run in sampled:
+        offset = run.window.load_start - min(r.window.load_start for r in sampled)
+        samples = run.resource_samples
+        for name in sorted({n for s in samples for n in s["rss_mb"]}):
+            xs = [offset + s["t_s"] for s in samples if name in s["rss_mb"]]
+            rss_ax.plot(xs, [s["rss_mb"][name] for s in samples if name in s["rss_mb"]], label=name, linewidth=1.2)
+            fds_ax.plot(
+                xs, [s["open_files"].get(name, 0) for s in samples if name in s["rss_mb"]], label=name, linewidth=1.2
+            )
+        fds_ax.plot(
+            [offset + s["t_s"] for s in samples],
+            [s["multiproc_files"] for s in samples],
+            label="multiprocess metric files",
+            linestyle="--",
+            linewidth=1.2,
+        )
+    rss_ax.set_title("Lab RSS and open files (sampled every progress tick)", fontsize=10)
+    rss_ax.set_ylabel("RSS (MiB)")
+    fds_ax.set_ylabel("open files")
+    fds_ax.set_xlabel("seconds since the load started")
+    for ax in (rss_ax, fds_ax):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left", ncols=3)
+    path = out_dir / "lab-resources.png"
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return Plot(
+        "lab-resources",
+        "Lab RSS and open files",
+        path,
+        {"sampled": "psutil per component with its children (experiments/runner/resources.py), not PromQL"},
+    )
 
 
 def _mark_runs(ax: plt.Axes, runs: list[RunMeasurement], origin: float) -> None:

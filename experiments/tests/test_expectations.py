@@ -31,6 +31,21 @@ BAD = _variant(
     error_ratio_5xx=0.2,
     job_lag_s={"max": 1.0},
 )
+
+
+def _sample(t_s: float, app_mb: float, app_fds: int, multiproc: int) -> dict:
+    return {
+        "t_s": t_s,
+        "rss_mb": {"app": app_mb, "consumer": 80.0},
+        "open_files": {"app": app_fds, "consumer": 12},
+        "multiproc_files": multiproc,
+        "files_mb": {},
+    }
+
+
+# Warm-up growth before 300 s is not counted; after it, steady stays within 10 % and leaking does not.
+SAMPLES_STEADY = [_sample(10, 100.0, 20, 4), _sample(300, 150.0, 30, 6), _sample(1800, 160.0, 32, 6)]
+SAMPLES_LEAKING = [_sample(10, 100.0, 20, 4), _sample(300, 150.0, 30, 6), _sample(1800, 200.0, 90, 40)]
 KNEE_FOUND = {"found": True, "users": 8, "throughput_rps": 300.0, "broke_at_users": 12, "p95_ms": 90.0}
 KNEE_NONE = {"found": False, "users": None, "throughput_rps": None, "broke_at_users": 4, "p95_ms": None}
 
@@ -53,6 +68,16 @@ CASES = {
         Evidence([BAD], 0.0, None),
     ),
     "knee_found": ({}, Evidence([], 0.0, KNEE_FOUND), Evidence([], 0.0, KNEE_NONE)),
+    "rss_growth_below": (
+        {"percent": 10, "from_s": 300},
+        Evidence([_variant(resource_samples=SAMPLES_STEADY)], 0.0, None),
+        Evidence([_variant(resource_samples=SAMPLES_LEAKING)], 0.0, None),
+    ),
+    "files_bounded": (
+        {"from_s": 300, "open_files_growth": 10, "multiproc_files": 12},
+        Evidence([_variant(resource_samples=SAMPLES_STEADY)], 0.0, None),
+        Evidence([_variant(resource_samples=SAMPLES_LEAKING)], 0.0, None),
+    ),
 }
 
 

@@ -226,6 +226,7 @@ def test_results_json_keys_are_the_contract(tmp_path: Path) -> None:
         "lab_rss_by_component_mb",
         "drained",
         "runs",
+        "resource_samples",
     ]
     assert list(variant["latency_ms"]) == ["p50", "p95", "p99"]
     assert list(variant["job_lag_s"]) == ["p50", "p95", "p99", "max"]
