@@ -80,8 +80,8 @@ def test_readyz_is_503_naming_an_unreachable_queue(client, monkeypatch):
     assert response.status_code == 503
     body = response.json()
     assert body["failed"] == ["queue"]
-    assert body["checks"]["queue"].startswith("ConnectionError")
-    assert body["checks"]["database"] == body["checks"]["cache"] == "ok"
+    # Anonymous callers learn which check failed, not the error (it names hosts and ports); it is logged.
+    assert body["checks"] == {"database": "ok", "cache": "ok", "queue": "failed"}
 
 
 def test_health_endpoints_reject_writes(client):
