@@ -177,6 +177,8 @@ PLACE_FRAGMENT_CACHE_TTL = env_int("PLACE_FRAGMENT_CACHE_TTL", 600)
 # --- the two scaling workloads ---------------------------------------------------------------------
 INTERACTIONS_MODE = env_choice("INTERACTIONS_MODE", "queued", ("sync", "queued"))
 INTERACTIONS_DRAIN_BATCH = env_int("INTERACTIONS_DRAIN_BATCH", 500)
+# Counted inbox rows older than this are deleted by the hourly prune_inbox task (pending rows never are).
+INTERACTIONS_RETENTION_DAYS = env_int("INTERACTIONS_RETENTION_DAYS", 7)
 # SQLite: fsync the 202-acknowledged inbox write (synchronous=FULL for that commit); chowist/core/durability.py.
 INTERACTIONS_DURABLE_COMMIT = env_bool("INTERACTIONS_DURABLE_COMMIT", True)
 POPULAR_CACHE = env_bool("POPULAR_CACHE", True)

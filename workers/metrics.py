@@ -48,3 +48,9 @@ interactions_recorded = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+interactions_quarantined = Counter(
+    "chowist_interactions_quarantined",
+    "Inbox rows the drain could not count (unknown kind): stamped and set aside instead of blocking the drain.",
+    ["kind"],
+    registry=REGISTRY,
+)

@@ -22,6 +22,8 @@ class Interaction(models.Model):
     )
     created_at = models.DateTimeField(db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Set with processed_at when the drain could not count the row (unknown kind): kept for inspection, never counted.
+    quarantined_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

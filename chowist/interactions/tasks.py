@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from huey import crontab
 from huey.constants import EmptyData
 from huey.contrib.djhuey import HUEY
 
-from chowist.interactions.drain import interactions_drain
+from chowist.interactions.drain import DRAIN_TASK_MAX_S, inbox_prune, interactions_drain
 from chowist.interactions.selectors import popular_cache_warm
 from workers.jobs import job
 
 DRAIN_FLAG_KEY = "chowist:drain-requested"
 DRAIN_FLAG_STALE_S = 10.0
+# The periodic refresh drains for at most this long before warming the popular lists.
+REFRESH_DRAIN_MAX_S = DRAIN_TASK_MAX_S
 # Where these tasks lived until issue 11: messages queued by that version still run after the deploy.
 _BEFORE_ISSUE_11 = "workers.tasks"
 
@@ -38,15 +41,23 @@ def drain_interactions() -> int:
 
 @job(schedule=crontab(minute="*"), moved_from=_BEFORE_ISSUE_11)
 def refresh_popular() -> int:
-    """Every minute: count anything a lost drain task left behind, then recompute and warm the popular lists."""
-    counted = 0
-    while True:
-        result = interactions_drain()
-        counted += result.counted
-        if not result.backlog_left:
-            break
+    """Every minute: count anything a lost drain task left behind, then recompute and warm the popular lists.
+
+    One drain, bounded by REFRESH_DRAIN_MAX_S: under a sustained write rate a loop "until no backlog" never
+    ended, held a worker thread (starving e-mails and thumbnails) and blocked a graceful stop. A backlog left
+    is handed to the drain task.
+    """
+    result = interactions_drain(max_seconds=REFRESH_DRAIN_MAX_S)
+    if result.backlog_left:
+        drain_request()
     popular_cache_warm()
-    return counted
+    return result.counted
+
+
+@job(schedule=crontab(minute="17"))
+def prune_inbox() -> int:
+    """Hourly: delete inbox rows counted more than INTERACTIONS_RETENTION_DAYS ago (pending rows are never touched)."""
+    return inbox_prune(retention_days=settings.INTERACTIONS_RETENTION_DAYS)
 
 
 def drain_request(*, force: bool = False) -> bool:

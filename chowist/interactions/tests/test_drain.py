@@ -81,3 +81,51 @@ def test_drain_stops_at_its_time_budget_and_says_a_backlog_is_left():
     _inbox(place, ["view"] * 6)
     result = drain.interactions_drain(batch_size=2, max_seconds=0)
     assert (result.counted, result.batches, result.backlog_left) == (2, 1, True)
+
+
+def test_a_row_with_an_unknown_kind_is_quarantined_and_the_drain_goes_on(caplog, django_capture_on_commit_callbacks):
+    from workers import metrics
+
+    place = make_place()
+    _inbox(place, ["view", "like"])
+    # Written by a newer (or buggy) release: the counters have no column for it.
+    poison = Interaction.objects.create(place=place, kind="superlike", created_at=timezone.now())
+    _inbox(place, ["view"])
+    before = metrics.REGISTRY.get_sample_value("chowist_interactions_quarantined_total", {"kind": "superlike"}) or 0
+    with (
+        caplog.at_level("WARNING", logger="chowist.interactions.drain"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        result = drain.interactions_drain()
+    assert result.counted == 4
+    assert _totals(place)[0][1:] == (2, 1, 0)
+    poison.refresh_from_db()
+    assert poison.processed_at is not None and poison.quarantined_at is not None
+    assert not Interaction.objects.filter(processed_at__isnull=True).exists()
+    assert any("interactions_quarantined" in r.getMessage() for r in caplog.records)
+    after = metrics.REGISTRY.get_sample_value("chowist_interactions_quarantined_total", {"kind": "superlike"}) or 0
+    assert after == before + 1
+    # A second drain finds nothing to do: the poison row no longer blocks anything.
+    assert drain.interactions_drain().counted == 0
+
+
+def test_prune_deletes_only_rows_counted_before_the_retention_period():
+    place = make_place()
+    now = timezone.now()
+    old_done = Interaction.objects.create(
+        place=place, kind="view", created_at=now - timedelta(days=9), processed_at=now - timedelta(days=8)
+    )
+    recent_done = Interaction.objects.create(
+        place=place, kind="view", created_at=now - timedelta(days=6), processed_at=now - timedelta(days=6)
+    )
+    old_pending = Interaction.objects.create(place=place, kind="view", created_at=now - timedelta(days=30))
+    Interaction.objects.bulk_create(
+        Interaction(
+            place=place, kind="like", created_at=now - timedelta(days=20), processed_at=now - timedelta(days=19)
+        )
+        for _ in range(5)
+    )
+    assert drain.inbox_prune(retention_days=7, batch_size=2) == 6
+    remaining = set(Interaction.objects.values_list("id", flat=True))
+    assert remaining == {recent_done.pk, old_pending.pk}
+    assert old_done.pk not in remaining

@@ -79,3 +79,17 @@ def test_periodic_task_drains_and_warms_the_popular_cache(settings):
     result = popular_items_get(limit=5, window_days=settings.POPULAR_DEFAULT_WINDOW_DAYS)
     assert result["cached"] is True
     assert [item["place_id"] for item in result["items"]] == [place.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refresh_popular_drains_once_within_its_budget_then_warms_and_hands_the_backlog_over(settings, monkeypatch):
+    # Before: it looped "while a backlog remains", so a steady write rate kept it (and a worker thread) forever.
+    settings.POPULAR_CACHE = True
+    settings.INTERACTIONS_DRAIN_BATCH = 10
+    monkeypatch.setattr(tasks, "REFRESH_DRAIN_MAX_S", 0)
+    place = make_place()
+    Interaction.objects.bulk_create(Interaction(place=place, kind="view", created_at=timezone.now()) for _ in range(35))
+    assert HUEY.execute(tasks.refresh_popular.s()) == 10
+    assert Interaction.objects.filter(processed_at__isnull=True).count() == 25
+    assert _drains() == 1
+    assert popular_items_get(limit=5, window_days=settings.POPULAR_DEFAULT_WINDOW_DAYS)["cached"] is True
