@@ -333,7 +333,7 @@ def seed_reviews(
     adapt = _adapter()
     before = _count(Review)
     rows = (
-        (place_ids[p], user_ids[u], rating, comment, adapt(created), adapt(created))
+        (place_ids[p], user_ids[u], rating, comment, adapt(created), adapt(created), adapt(created))
         for p, u, rating, comment, created in demo_reviews(
             n_places=len(place_ids), n_users=len(user_ids), total=total, seed=seed, now=now
         )
@@ -341,7 +341,8 @@ def seed_reviews(
     with transaction.atomic():
         _insert_rows(
             Review,
-            ["place_id", "author_id", "rating", "comment", "created_at", "updated_at"],
+            # Demo reviews count as confirmed: the lost-job sweeper must not e-mail their authors.
+            ["place_id", "author_id", "rating", "comment", "created_at", "updated_at", "confirmation_sent_at"],
             rows,
             conflict=["place_id", "author_id"],
         )

@@ -63,6 +63,8 @@ class Review(models.Model):
     comment = models.TextField(blank=True, max_length=5000)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Stamped once the author's confirmation e-mail went out: the sweeper re-sends what a lost task never did.
+    confirmation_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

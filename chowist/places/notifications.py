@@ -6,6 +6,7 @@ import logging
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.utils import timezone
 
 from chowist.places.models import Review
 
@@ -17,6 +18,9 @@ def review_confirmation_send(*, review_id: int) -> bool:
     review = Review.objects.select_related("author", "place").filter(pk=review_id).first()
     if review is None:
         logger.info("review %s no longer exists; no confirmation sent", review_id)
+        return False
+    if review.confirmation_sent_at is not None:
+        # Already sent: the sweeper re-queued a task that was not lost after all.
         return False
     address = review.author.email
     if not address:
@@ -31,4 +35,5 @@ def review_confirmation_send(*, review_id: int) -> bool:
         recipient_list=[address],
         fail_silently=False,
     )
+    Review.objects.filter(pk=review_id, confirmation_sent_at__isnull=True).update(confirmation_sent_at=timezone.now())
     return True

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.paginator import EmptyPage, Page, Paginator
 from django.db.models import Max, Min, Prefetch, QuerySet
+from django.utils import timezone
 
 from chowist.places.models import Category, Place, Review
 
@@ -91,3 +93,35 @@ def place_random_id(*, rng: random.Random | None = None) -> int | None:
         return None
     point = (rng or random).randint(bounds["low"], bounds["high"])
     return Place.objects.filter(id__gte=point).order_by("id").values_list("id", flat=True).first()
+
+
+# A job is presumed lost once it is older than its whole retry schedule (e-mail: 5 + 10 + 20 + 40 + 80 s) with
+# margin, and only within a day: older work is left alone rather than surprising anyone.
+LOST_JOB_GRACE_S = 600
+LOST_JOB_WINDOW_S = 24 * 3600
+LOST_JOB_BATCH = 100
+
+
+def lost_jobs_get(
+    *, grace_s: float = LOST_JOB_GRACE_S, window_s: float = LOST_JOB_WINDOW_S, limit: int = LOST_JOB_BATCH
+) -> tuple[list[int], list[int]]:
+    """(place ids, review ids) whose thumbnail / confirmation e-mail should exist by now and does not.
+
+    Tasks are at-most-once once a consumer dequeued them (a SIGKILL then loses them); the state they leave
+    behind says what is missing: a photo without a thumbnail, a review never confirmed.
+    """
+    now = timezone.now()
+    newest, oldest = now - timedelta(seconds=grace_s), now - timedelta(seconds=window_s)
+    place_ids = list(
+        Place.objects.exclude(photo="")
+        .filter(thumbnail="", updated_at__lte=newest, updated_at__gte=oldest)
+        .order_by("updated_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    review_ids = list(
+        Review.objects.filter(confirmation_sent_at__isnull=True, created_at__lte=newest, created_at__gte=oldest)
+        .exclude(author__email="")
+        .order_by("created_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    return place_ids, review_ids

@@ -54,3 +54,57 @@ def test_a_failing_email_is_retried_with_backoff_then_sent(settings):
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["author@example.com"]
     assert _value("chowist_jobs_total", task="send_review_confirmation", outcome="success") >= 1
+
+
+def _drain_queue() -> list[str]:
+    names = []
+    while (task := HUEY.dequeue()) is not None:
+        names.append(task.name)
+        HUEY.execute(task)
+    return names
+
+
+def test_lost_thumbnail_and_confirmation_are_requeued_by_the_sweeper_once(settings, tmp_path):
+    """A consumer SIGKILLed after dequeuing loses the task: the sweep finds the work missing and queues it again."""
+    import io
+
+    from django.core.files.base import ContentFile
+    from PIL import Image
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    author = make_user()
+    author.email = "author@example.com"
+    author.save()
+    place = make_place()
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480), (10, 120, 40)).save(buffer, format="PNG")
+    place.photo.save("lost.png", ContentFile(buffer.getvalue()), save=True)
+    review = Review.objects.create(place=make_place(), author=author, rating=4)
+    # Their tasks were dequeued and lost: nothing in the queue, and the work is older than the grace period.
+    old = timezone.now() - timezone.timedelta(minutes=15)
+    type(place).objects.filter(pk=place.pk).update(updated_at=old)
+    Review.objects.filter(pk=review.pk).update(created_at=old)
+    # Demo and confirmed reviews are not swept.
+    confirmed = Review.objects.create(place=make_place(), author=author, rating=3, confirmation_sent_at=old)
+    Review.objects.filter(pk=confirmed.pk).update(created_at=old)
+    mail.outbox = []
+
+    assert HUEY.execute(tasks.requeue_lost_jobs.s()) == 2
+    assert sorted(_drain_queue()) == ["make_place_thumbnail", "send_review_confirmation"]
+    place.refresh_from_db()
+    assert place.thumbnail
+    assert [m.to for m in mail.outbox] == [["author@example.com"]]
+    review.refresh_from_db()
+    assert review.confirmation_sent_at is not None
+    # Done once: the next sweep finds nothing, and a duplicate task does not mail twice.
+    assert HUEY.execute(tasks.requeue_lost_jobs.s()) == 0
+    HUEY.execute(tasks.send_review_confirmation.s(review.pk))
+    assert len(mail.outbox) == 1
+
+
+def test_the_sweeper_leaves_recent_work_to_its_own_task_and_retries():
+    author = make_user()
+    author.email = "author@example.com"
+    author.save()
+    Review.objects.create(place=make_place(), author=author, rating=4)
+    assert HUEY.execute(tasks.requeue_lost_jobs.s()) == 0
