@@ -282,12 +282,17 @@ def openapi_document() -> dict[str, Any]:
                             "Accepted: kept, counted shortly.",
                             {
                                 "type": "object",
-                                "required": ["id", "place_id", "kind", "mode"],
+                                "required": ["id", "place_id", "kind", "mode", "duplicate"],
                                 "properties": {
                                     "id": {"type": "integer"},
                                     "place_id": {"type": "integer"},
                                     "kind": {"type": "string", "enum": list(InteractionKind.values)},
                                     "mode": {"type": "string", "enum": ["queued", "sync"]},
+                                    "duplicate": {
+                                        "type": "boolean",
+                                        "description": "A logged-in user's second like/bookmark of the place today: "
+                                        "the first one is returned and nothing new is counted.",
+                                    },
                                 },
                                 "additionalProperties": False,
                             },

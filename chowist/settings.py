@@ -6,6 +6,7 @@ configuration table lists the same variables; `chowist/tests/test_settings.py` k
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -179,6 +180,15 @@ INTERACTIONS_MODE = env_choice("INTERACTIONS_MODE", "queued", ("sync", "queued")
 INTERACTIONS_DRAIN_BATCH = env_int("INTERACTIONS_DRAIN_BATCH", 500)
 # Counted inbox rows older than this are deleted by the hourly prune_inbox task (pending rows never are).
 INTERACTIONS_RETENTION_DAYS = env_int("INTERACTIONS_RETENTION_DAYS", 7)
+# Per-client limit on POST /api/places/<id>/interactions/ ("N/s", "N/m", "N/h" or "off"; chowist/core/ratelimit.py).
+# On by default in production only: the lab's load generator and benchmarks are one client from 127.0.0.1.
+INTERACTIONS_RATE_LIMIT = env_str("INTERACTIONS_RATE_LIMIT", "300/m" if IS_PRODUCTION else "off")
+if INTERACTIONS_RATE_LIMIT != "off" and not re.fullmatch(r"[1-9][0-9]*/[smhd]", INTERACTIONS_RATE_LIMIT):
+    raise ImproperlyConfigured(
+        f"INTERACTIONS_RATE_LIMIT must look like 300/m or be off, got {INTERACTIONS_RATE_LIMIT!r}"
+    )
+# A cache outage lets requests through rather than answering every client 429.
+RATELIMIT_FAIL_OPEN = True
 # SQLite: fsync the 202-acknowledged inbox write (synchronous=FULL for that commit); chowist/core/durability.py.
 INTERACTIONS_DURABLE_COMMIT = env_bool("INTERACTIONS_DURABLE_COMMIT", True)
 POPULAR_CACHE = env_bool("POPULAR_CACHE", True)
@@ -288,7 +298,7 @@ AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_LOCKOUT_S)
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "chowist.accounts.throttling.lockout_response"
-AXES_CLIENT_IP_CALLABLE = "chowist.accounts.throttling.client_ip"
+AXES_CLIENT_IP_CALLABLE = "chowist.core.ratelimit.client_ip"
 # Failures are logged by the app's own request log; axes' per-success access log would be a write per login.
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from axes.helpers import get_cool_off
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from chowist.core.views import error_response
@@ -30,14 +29,3 @@ def lockout_response(
     if retry_after:
         response["Retry-After"] = str(retry_after)
     return response
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The address failures are counted against: behind the lab's nginx (BEHIND_PROXY) every REMOTE_ADDR is the
-    proxy's, so the last X-Forwarded-For entry (the one nginx appended: its own peer) is used; a client can
-    prepend entries but not change that one."""
-    if settings.BEHIND_PROXY:
-        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
-        if forwarded:
-            return forwarded[-1]
-    return request.META.get("REMOTE_ADDR")

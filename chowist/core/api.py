@@ -17,10 +17,11 @@ MAX_JSON_DEPTH = 16
 class ApiError(Exception):
     """Raised anywhere under an `api_view`; becomes a JSON error response."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after
 
 
 def json_error(status: int, message: str) -> JsonResponse:
@@ -41,7 +42,10 @@ def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[
             try:
                 return view(request, *args, **kwargs)
             except ApiError as exc:
-                return json_error(exc.status, exc.message)
+                response = json_error(exc.status, exc.message)
+                if exc.retry_after is not None:
+                    response["Retry-After"] = str(exc.retry_after)
+                return response
 
         # Read by the OpenAPI drift test (chowist/tests/test_openapi.py).
         wrapper.allowed_methods = frozenset(allowed)  # type: ignore[attr-defined]

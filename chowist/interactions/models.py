@@ -29,7 +29,16 @@ class Interaction(models.Model):
         indexes = [
             # The drain scans pending rows in id order; a partial index keeps that scan tiny.
             models.Index(fields=["id"], name="interaction_pending_idx", condition=models.Q(processed_at__isnull=True)),
+            # A logged-in user's like/bookmark is looked up per place and day before it is accepted again.
+            models.Index(
+                fields=["user", "place", "kind", "created_at"],
+                name="interaction_user_day_idx",
+                condition=models.Q(user__isnull=False),
+            ),
         ]
+
+    # Set on the instance interaction_record returns when it is an earlier one (same user, place, kind and day).
+    duplicate = False
 
     def __str__(self) -> str:
         return f"{self.kind} on place {self.place_id}"

@@ -7,6 +7,7 @@ The API only INSERTs into the inbox and answers 202; once it commits, a drain is
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -22,6 +23,11 @@ from chowist.interactions.tasks import drain_request
 from chowist.places.models import Place
 from observability.metrics import interactions_accepted
 from workers.jobs import enqueue_on_commit
+
+# A like or a bookmark says the same thing twice in a day: a logged-in user's repeat is answered with the first
+# one and not counted again. Views are counted each time (a page seen twice was seen twice); anonymous clients
+# cannot be told apart, so they are only rate-limited (chowist/core/ratelimit.py).
+ONCE_A_DAY_KINDS = frozenset({InteractionKind.LIKE, InteractionKind.BOOKMARK})
 
 
 class UnknownPlace(LookupError):
@@ -43,6 +49,11 @@ def interaction_record(
     user_id = user.pk if user is not None and user.is_authenticated else None
     mode = settings.INTERACTIONS_MODE
     now = timezone.now()
+    if user_id is not None and kind in ONCE_A_DAY_KINDS:
+        earlier = interaction_same_day_get(user_id=user_id, place_id=place_id, kind=kind, now=now)
+        if earlier is not None:
+            earlier.duplicate = True
+            return earlier
     # The 202 promises the row is kept: fsync this commit even though SQLite runs with synchronous=NORMAL.
     with durable_commit(), transaction.atomic():
         interaction = Interaction.objects.create(
@@ -56,6 +67,16 @@ def interaction_record(
             # 500, and the periodic drain (or the consumer's startup drain) will count the row.
             enqueue_on_commit(drain_request, recovered_by="the periodic drain")
     return interaction
+
+
+def interaction_same_day_get(*, user_id: int, place_id: int, kind: str, now: datetime) -> Interaction | None:
+    """The user's earlier interaction of this kind with this place on the same UTC day, if any."""
+    day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (
+        Interaction.objects.filter(user_id=user_id, place_id=place_id, kind=kind, created_at__gte=day_start)
+        .order_by("id")
+        .first()
+    )
 
 
 def _accepted(*, kind: str, mode: str) -> None:

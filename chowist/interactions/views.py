@@ -9,6 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from chowist.core.api import ApiError, api_view, int_param, parse_json_object
+from chowist.core.ratelimit import rate_limit_check
 from chowist.interactions import selectors, services
 
 _WINDOW = re.compile(r"^([0-9]{1,4})d$")
@@ -19,6 +20,7 @@ _WINDOW = re.compile(r"^([0-9]{1,4})d$")
 @csrf_exempt
 @api_view("POST")
 def record(request: HttpRequest, pk: int) -> JsonResponse:
+    rate_limit_check(request, group="interactions", rate=settings.INTERACTIONS_RATE_LIMIT)
     payload = parse_json_object(request)
     kind = payload.get("kind")
     if not isinstance(kind, str):
@@ -30,7 +32,14 @@ def record(request: HttpRequest, pk: int) -> JsonResponse:
     except services.UnknownPlace as exc:
         raise ApiError(404, str(exc)) from exc
     return JsonResponse(
-        {"id": interaction.pk, "place_id": pk, "kind": kind, "mode": settings.INTERACTIONS_MODE}, status=202
+        {
+            "id": interaction.pk,
+            "place_id": pk,
+            "kind": kind,
+            "mode": settings.INTERACTIONS_MODE,
+            "duplicate": interaction.duplicate,
+        },
+        status=202,
     )
 
 

@@ -12,7 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from chowist.openapi import OPENAPI_VERSION, openapi_document
 
 # Helpers a view calls that answer errors of their own (chowist/core/api.py, chowist/places/photos.py).
-HELPER_STATUSES = {"parse_json_object(": {400, 413, 415}, "InvalidPhoto": {400, 413, 415}}
+HELPER_STATUSES = {"parse_json_object(": {400, 413, 415}, "InvalidPhoto": {400, 413, 415}, "rate_limit_check(": {429}}
 
 
 def _json_routes(patterns: list[Any] | None = None, prefix: str = "") -> Iterator[tuple[str, Any]]:

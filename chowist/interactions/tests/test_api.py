@@ -9,7 +9,7 @@ from django.urls import reverse
 from huey.contrib.djhuey import HUEY
 
 from chowist.interactions.models import Interaction, PlaceDailyCounter
-from chowist.places.tests.factories import make_place
+from chowist.places.tests.factories import make_place, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -101,3 +101,63 @@ def test_popular_answers_with_defaults(client, settings):
     assert body["limit"] == settings.POPULAR_DEFAULT_LIMIT
     assert body["window"] == f"{settings.POPULAR_DEFAULT_WINDOW_DAYS}d"
     assert body["items"] == []
+
+
+def test_each_client_is_rate_limited_with_retry_after(client, settings):
+    # Before: anonymous and unthrottled.
+    settings.INTERACTIONS_RATE_LIMIT = "3/m"
+    place = make_place()
+    url = reverse("interactions_api:record", kwargs={"pk": place.pk})
+
+    def post(ip, c=client):
+        return c.post(url, data=json.dumps({"kind": "view"}), content_type="application/json", REMOTE_ADDR=ip)
+
+    statuses = [post("203.0.113.9").status_code for _ in range(5)]
+    assert statuses == [202, 202, 202, 429, 429]
+    limited = post("203.0.113.9")
+    assert 0 < int(limited["Retry-After"]) <= 60
+    assert "rate limit" in limited.json()["error"]
+    assert Interaction.objects.count() == 3
+    # Another address is another client; a logged-in user is counted as themself, not by address.
+    assert post("198.51.100.4").status_code == 202
+    client.force_login(make_user())
+    assert post("203.0.113.9").status_code == 202
+
+
+def test_rate_limit_setting_is_validated(settings):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={**__import__("os").environ, "INTERACTIONS_RATE_LIMIT": "lots"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0 and "INTERACTIONS_RATE_LIMIT must look like 300/m" in result.stderr
+
+
+def test_a_logged_in_users_second_like_of_the_day_is_not_counted_again(client):
+    place = make_place()
+    client.force_login(make_user())
+    first = _post(client, place.pk, {"kind": "like"})
+    again = _post(client, place.pk, {"kind": "like"})
+    assert first.status_code == again.status_code == 202
+    assert (first.json()["duplicate"], again.json()["duplicate"]) == (False, True)
+    assert again.json()["id"] == first.json()["id"]
+    # Views count every time; another kind is another interaction.
+    _post(client, place.pk, {"kind": "view"})
+    _post(client, place.pk, {"kind": "view"})
+    _post(client, place.pk, {"kind": "bookmark"})
+    assert sorted(Interaction.objects.values_list("kind", flat=True)) == ["bookmark", "like", "view", "view"]
+
+
+def test_anonymous_likes_are_not_deduplicated(client):
+    place = make_place()
+    _post(client, place.pk, {"kind": "like"})
+    _post(client, place.pk, {"kind": "like"})
+    assert Interaction.objects.filter(kind="like").count() == 2
