@@ -210,6 +210,10 @@ HUEY_WORKER_TYPE = env_choice("HUEY_WORKER_TYPE", "thread", ("thread",))
 # huey's SQLite consumer backs off up to 10 s when idle; capped so an idle queue still starts a job < 0.5 s.
 HUEY_MAX_DELAY_S = env_float("HUEY_MAX_DELAY_S", 0.25)
 HUEY_IMMEDIATE = env_bool("HUEY_IMMEDIATE", False)
+# A thumbnail or confirmation e-mail still missing this long after its photo/review is presumed lost (its task
+# dequeued by a consumer that was SIGKILLed) and queued again by places.requeue_lost_jobs (every 5 minutes and
+# at consumer start). Longer than the e-mail's whole retry schedule (5 + 10 + 20 + 40 + 80 s).
+JOBS_LOST_AFTER_S = env_float("JOBS_LOST_AFTER_S", 600.0)
 # Several labs (or test runs) can share one Redis: the queue's keys are named after this.
 HUEY_QUEUE_NAME = env_str("HUEY_QUEUE_NAME", "chowist")
 HUEY = {

@@ -95,21 +95,20 @@ def place_random_id(*, rng: random.Random | None = None) -> int | None:
     return Place.objects.filter(id__gte=point).order_by("id").values_list("id", flat=True).first()
 
 
-# A job is presumed lost once it is older than its whole retry schedule (e-mail: 5 + 10 + 20 + 40 + 80 s) with
-# margin, and only within a day: older work is left alone rather than surprising anyone.
-LOST_JOB_GRACE_S = 600
+# Only work from the last day is swept: older work is left alone rather than surprising anyone.
 LOST_JOB_WINDOW_S = 24 * 3600
 LOST_JOB_BATCH = 100
 
 
 def lost_jobs_get(
-    *, grace_s: float = LOST_JOB_GRACE_S, window_s: float = LOST_JOB_WINDOW_S, limit: int = LOST_JOB_BATCH
+    *, grace_s: float | None = None, window_s: float = LOST_JOB_WINDOW_S, limit: int = LOST_JOB_BATCH
 ) -> tuple[list[int], list[int]]:
     """(place ids, review ids) whose thumbnail / confirmation e-mail should exist by now and does not.
 
     Tasks are at-most-once once a consumer dequeued them (a SIGKILL then loses them); the state they leave
     behind says what is missing: a photo without a thumbnail, a review never confirmed.
     """
+    grace_s = settings.JOBS_LOST_AFTER_S if grace_s is None else grace_s
     now = timezone.now()
     newest, oldest = now - timedelta(seconds=grace_s), now - timedelta(seconds=window_s)
     place_ids = list(

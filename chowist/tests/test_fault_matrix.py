@@ -199,3 +199,102 @@ def test_sqlite_disk_full_under_load(child_env, tmp_path):
     assert recovered_after is not None and recovered_after < RECOVERY_BOUND_S
     # Disk full is the database being unavailable: a counted 503 with Retry-After, never a bare 500.
     assert 500 not in during, during
+
+
+def _queued_names(huey_db: Path) -> list[str]:
+    """Names of the tasks waiting in the huey SQLite queue (read straight from its file: fast enough to catch a
+    dequeue as it happens)."""
+    names = []
+    with sqlite3.connect(huey_db, timeout=5) as db:
+        for (data,) in db.execute("SELECT data FROM task"):
+            blob = bytes(data)
+            names += [n for n in ("make_place_thumbnail", "send_review_confirmation") if n.encode() in blob]
+    return names
+
+
+def _manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, timeout=60, capture_output=True)
+
+
+@pytest.mark.slow
+def test_consumer_sigkilled_with_a_thumbnail_in_hand_loses_nothing(child_env, tmp_path):
+    """A task dequeued and then lost to a SIGKILL (huey acknowledges on dequeue): the restarted consumer's
+    sweep finds the thumbnail and the confirmation e-mail missing and queues them again."""
+    import io
+
+    from django.contrib.auth.models import User
+    from django.core.files.base import ContentFile
+    from django.test import override_settings
+    from PIL import Image
+
+    from chowist.places.models import Review
+    from conftest import free_port
+    from experiments.lab.appserver import consumer_start
+
+    media, huey_db = tmp_path / "media", tmp_path / "huey.sqlite3"
+    env = {
+        **child_env,
+        "CONSUMER_METRICS_PORT": str(free_port()),
+        "HUEY_SQLITE_PATH": str(huey_db),
+        "MEDIA_ROOT": str(media),
+        "EMAIL_URL": "console://",
+        "HUEY_WORKERS": "1",
+        "JOBS_LOST_AFTER_S": "3600",
+    }
+    env.pop("REDIS_URL", None)
+    with override_settings(MEDIA_ROOT=media):
+        place = make_place()
+        buffer = io.BytesIO()
+        Image.new("RGB", (1600, 1200), (90, 30, 30)).save(buffer, format="PNG")
+        place.photo.save("photo.png", ContentFile(buffer.getvalue()), save=True)
+    author = User.objects.create_user(username="mailme", email="mailme@example.com", password="x-Long-pass-2026")
+    review = Review.objects.create(place=place, author=author, rating=5)
+    _manage(
+        env,
+        "shell",
+        "-c",
+        "from chowist.places.tasks import make_place_thumbnail, send_review_confirmation;"
+        f"make_place_thumbnail({place.pk}); send_review_confirmation({review.pk})",
+    )
+    assert _queued_names(huey_db) == ["make_place_thumbnail", "send_review_confirmation"]
+    # Every query of the consumer takes 0.8 s: the thumbnail task is in hand long enough to be killed with it.
+    _manage(env, "fault", "set", "db_latency", "--value", "800")
+
+    consumer = consumer_start(env=env, log_path=tmp_path / "worker-1.log")
+    killed = False
+    try:
+        deadline = time.monotonic() + 30
+        while "make_place_thumbnail" in _queued_names(huey_db):
+            assert time.monotonic() < deadline, "the consumer never took the thumbnail"
+            time.sleep(0.005)
+        consumer.stop(sig=signal.SIGKILL, timeout_s=10)
+        killed = True
+        lost_at = time.monotonic()
+    finally:
+        if not killed:
+            consumer.stop(sig=signal.SIGKILL, timeout_s=10)
+    place.refresh_from_db()
+    assert not place.thumbnail, "the kill must land while the thumbnail is in hand"
+    lost = [n for n in ("make_place_thumbnail", "send_review_confirmation") if n not in _queued_names(huey_db)]
+    assert "make_place_thumbnail" in lost
+
+    _manage(env, "fault", "clear-all")
+    restarted = {**env, "JOBS_LOST_AFTER_S": "1"}
+    time.sleep(1.2)
+    consumer = consumer_start(env=restarted, log_path=tmp_path / "worker-2.log")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            place.refresh_from_db()
+            review.refresh_from_db()
+            if place.thumbnail and review.confirmation_sent_at is not None:
+                break
+            assert time.monotonic() < deadline, "the lost thumbnail/e-mail were never redone"
+            time.sleep(0.1)
+        recovery = time.monotonic() - lost_at
+    finally:
+        assert consumer.stop() == 0
+    print(
+        f"\nfault matrix | consumer SIGKILL with tasks in hand | lost from the queue {lost} "
+        f"| redone {recovery:.1f} s after the kill (restart + startup sweep) | 5xx 0 (no request path)"
+    )
