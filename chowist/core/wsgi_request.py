@@ -11,6 +11,7 @@ TooManyFieldsSent becomes a counted 400.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.http import HttpRequest, HttpResponse
@@ -35,16 +36,21 @@ class LazyWSGIHandler(WSGIHandler):
 
 
 class QueryStringLimitMiddleware:
-    """Parse the query string up front, so every route answers an over-long one alike: a 400.
+    """Parse the query string before any view runs, so every route answers an over-long one alike: a 400.
 
     Without it a view that never reads request.GET would answer 200 to 1,001 fields while one that does
-    answers 400. Listed first in MIDDLEWARE (after the observability middleware), so the 400 is counted.
+    answers 400. In process_view (run innermost, once the URL resolved), so the 400 passes back through every
+    middleware, the request metrics' included, and is counted like any other response.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Callable[..., Any], view_args: Any, view_kwargs: Any
+    ) -> None:
         # TooManyFieldsSent is a SuspiciousOperation: Django's handler turns it into handler400's answer.
         request.GET  # noqa: B018
-        return self.get_response(request)

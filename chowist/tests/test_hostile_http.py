@@ -22,7 +22,9 @@ def _request(url: str, *, headers: dict[str, str]) -> tuple[int, bytes]:
 def _count_of_status(metrics_url: str, status: str) -> float:
     """Sum of every request-counter sample labelled with this status (whatever the metric is called)."""
     text = urllib.request.urlopen(metrics_url, timeout=10).read().decode()
-    pattern = re.compile(r'^\w*requests?\w*_total\{[^}]*status="' + status + r'"[^}]*\}\s+(\S+)$', re.MULTILINE)
+    pattern = re.compile(
+        r'^\w*(?:requests?|responses)\w*_total\{[^}]*status="' + status + r'"[^}]*\}\s+(\S+)$', re.MULTILINE
+    )
     return sum(float(value) for value in pattern.findall(text))
 
 
