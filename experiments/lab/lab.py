@@ -68,6 +68,8 @@ EXPORTER_JOBS = {
     NGINX_EXPORTER: "nginx",
 }
 POSTGRES_EXPORTER_QUERIES = ROOT / "prometheus" / "postgres-exporter-queries.yml"
+# nginx starts new workers on SIGHUP within milliseconds; the old ones finish their requests (ours take < 1 s).
+NGINX_RELOAD_S = 1.0
 PORT_RELEASE_POLL_S = 0.1
 APP_SETTINGS_COMPONENTS = (APP, WORKER)
 
@@ -578,8 +580,12 @@ class Lab:
             components = self._components(cfg, state)
             names = self.app_instance_names()
             if not careless:
-                for name in names:
+                for n, name in enumerate(names, start=1):
+                    # Drain: nginx stops sending it requests and closes its own keep-alive connections to it
+                    # (a reload), so no request races the instance's shutdown; then stop it gracefully.
+                    self._nginx_rotation(cfg, down=(cfg.instance_ports(n)[0],))
                     self._restart_one(components[name], cfg)
+                self._nginx_rotation(cfg, down=())
                 return time.monotonic() - started
             for name in names:
                 process = self._process(name)
@@ -593,6 +599,17 @@ class Lab:
                 self._start(components[name])
             self._wait_ready(names, cfg.ready_timeout_s)
         return time.monotonic() - started
+
+    def _nginx_rotation(self, cfg: LabConfig, *, down: tuple[int, ...]) -> None:
+        """Re-render nginx's upstream with `down` out of the rotation and reload it (SIGHUP: new workers take
+        new requests, old ones finish theirs and close their connections)."""
+        process = self._process(NGINX)
+        if cfg.proxy != "nginx" or process is None or not process.alive():
+            return
+        nginx.nginx_write(replace(self._nginx_spec(cfg), down_ports=down))
+        os.kill(process.pid, signal.SIGHUP)
+        _note(self._log(NGINX), f"reloaded; out of the rotation: {', '.join(map(str, down)) or 'none'}")
+        time.sleep(NGINX_RELOAD_S)
 
     def _restart_one(self, target: _Component, cfg: LabConfig) -> dict[str, ComponentStatus]:
         process = self._process(target.name)

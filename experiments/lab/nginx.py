@@ -35,6 +35,8 @@ class NginxSpec:
     host: str = "127.0.0.1"
     status_port: int | None = None  # stub_status for prometheus-nginx-exporter
     worker_processes: int = 1
+    # Instances taken out of the rotation (`down`): a rolling restart drains one before stopping it.
+    down_ports: tuple[int, ...] = ()
 
 
 def nginx_binary() -> str | None:
@@ -46,7 +48,9 @@ def nginx_config(spec: NginxSpec) -> str:
         raise ValueError("nginx needs at least one upstream port")
     run = spec.run_dir
     servers = "\n".join(
-        f"        server {spec.host}:{port} max_fails=1 fail_timeout={FAIL_TIMEOUT_S}s;" for port in spec.upstream_ports
+        f"        server {spec.host}:{port} max_fails=1 fail_timeout={FAIL_TIMEOUT_S}s"
+        + (" down;" if port in spec.down_ports else ";")
+        for port in spec.upstream_ports
     )
     # nginx's master runs as whoever starts it; as root its workers would switch to `nobody`, who cannot read
     # the lab's files.

@@ -198,6 +198,28 @@ EXPECTATIONS: dict[str, ExpectationType] = {
             ),
         ),
         ExpectationType(
+            # What the clients saw (Locust's failures, nginx's 502s included), not what the app counted: a
+            # restarted instance's counters start again from 0, and the proxy's errors never reach the app.
+            "client_failures_at_most",
+            frozenset({"value"}),
+            lambda p: f"at most {p['value']:g} requests failed as the clients saw them",
+            lambda p, e: _each(
+                e.variants,
+                lambda v: v["failures"] <= p["value"],
+                lambda v: f"{v['name']}: {v['failures']} of {v['requests']} failed",
+            ),
+        ),
+        ExpectationType(
+            "client_failures_at_least",
+            frozenset({"value"}),
+            lambda p: f"at least {p['value']:g} requests failed as the clients saw them",
+            lambda p, e: _each(
+                e.variants,
+                lambda v: v["failures"] >= p["value"],
+                lambda v: f"{v['name']}: {v['failures']} of {v['requests']} failed",
+            ),
+        ),
+        ExpectationType(
             "job_lag_max_above_s",
             frozenset({"value"}),
             lambda p: f"job lag grows above {p['value']:g} s while the consumer is paused",

@@ -201,8 +201,21 @@ def expectations_evaluate(
         evidence = Evidence(variants=_applies(x, variants), first_fault_s=first_fault, knee=knee_info)
         passed, detail = EXPECTATIONS[x.type].check(x.params, evidence)
         out.append({"description": x.description, "passed": bool(passed), "detail": detail})
-    # The lab checks itself in every run.
+    # The lab checks itself in every run, except across a deploy: a restarted instance's counters start again
+    # from 0 and the requests it served after its last scrape never reach Prometheus, so no count can agree.
     agreement = [r.agreement for r in runs]
+    if any(e.deploy for e in experiment.schedule):
+        out.append(
+            {
+                "description": "Prometheus/Locust agreement not checked: the app instances restart during the run",
+                "passed": True,
+                "detail": "; ".join(
+                    f"{r.variant}#{r.repeat}: Locust {a.locust_requests} / Prometheus {a.prometheus_requests} requests"
+                    for r, a in zip(runs, agreement, strict=True)
+                ),
+            }
+        )
+        return out
     out.append(
         {
             "description": "Prometheus counts the same requests as Locust, and throughput agrees within 2%",
