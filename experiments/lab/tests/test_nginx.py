@@ -32,6 +32,10 @@ def test_the_config_balances_every_instance_over_keepalive_and_retries_refused_c
     assert "server 127.0.0.1:8000 " in config and "server 127.0.0.1:8001 " in config
     assert "keepalive 32;" in config and 'proxy_set_header Connection "";' in config
     assert "proxy_next_upstream error timeout;" in config
+    # A rolling restart takes the instance it restarts out of the rotation first.
+    draining = nginx_config(NginxSpec(8080, (8000, 8001), tmp_path, tmp_path, tmp_path, down_ports=(8001,)))
+    assert "server 127.0.0.1:8001 max_fails=1 fail_timeout=2s down;" in draining
+    assert "server 127.0.0.1:8000 max_fails=1 fail_timeout=2s;" in draining
     with pytest.raises(ValueError, match="upstream"):
         nginx_config(NginxSpec(8080, (), tmp_path, tmp_path, tmp_path))
 
