@@ -29,6 +29,12 @@ REPORT_PANELS = (
     ("chowist-background-jobs", "Job lag p50 / p95 / p99 (enqueue to start)"),
     ("chowist-background-jobs", "Queue depth"),
     ("chowist-background-jobs", "Interactions inbox backlog"),
+    # Where the CPU goes (2 cores for everything): what scale-out can and cannot buy.
+    ("chowist-service-overview", "CPU by process group"),
+    # The scaling levers: reads per database, the primary's and the replica's transactions, replication lag.
+    ("chowist-database-cache", "Reads by database"),
+    ("chowist-database-cache", "PostgreSQL transactions per second"),
+    ("chowist-database-cache", "Replication lag"),
 )
 
 
