@@ -18,6 +18,8 @@ def _variant(**overrides: object) -> dict:
         "latency_ms": {"p95": 80.0},
         "error_ratio_5xx": 0.001,
         "job_lag_s": {"max": 12.0},
+        "requests": 1000,
+        "failures": 0,
     }
     return {**variant, **overrides}
 
@@ -30,6 +32,7 @@ BAD = _variant(
     latency_ms={"p95": 400.0},
     error_ratio_5xx=0.2,
     job_lag_s={"max": 1.0},
+    failures=3,
 )
 
 
@@ -61,6 +64,8 @@ CASES = {
     "no_interaction_lost": ({}, Evidence([GOOD], 0.0, None), Evidence([GOOD, BAD], 0.0, None)),
     "p95_below_ms": ({"value": 100}, Evidence([GOOD], 0.0, None), Evidence([BAD], 0.0, None)),
     "error_ratio_below": ({"value": 0.01}, Evidence([GOOD], 0.0, None), Evidence([BAD], 0.0, None)),
+    "client_failures_at_most": ({"value": 0}, Evidence([GOOD], 0.0, None), Evidence([BAD], 0.0, None)),
+    "client_failures_at_least": ({"value": 1}, Evidence([BAD], 0.0, None), Evidence([GOOD], 0.0, None)),
     "job_lag_max_above_s": ({"value": 5}, Evidence([GOOD], 0.0, None), Evidence([BAD], 0.0, None)),
     "burn_rate_above": (
         {"slo": "availability", "value": 14.4},
