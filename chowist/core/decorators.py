@@ -6,6 +6,8 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
+from chowist.core.views import error_response
+
 
 def allow_methods(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """Like require_http_methods, but the 405 is a rendered page (JSON under /api/) that says what is allowed."""
@@ -15,8 +17,6 @@ def allow_methods(*methods: str) -> Callable[[Callable[..., HttpResponse]], Call
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method not in allowed:
-                from chowist.core.views import error_response
-
                 response = error_response(
                     request, 405, f"{request.method} is not allowed here; use {', '.join(allowed)}."
                 )
