@@ -13,8 +13,8 @@ PROFILE ?= embedded
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 # Debian packages the lab runs for real: promtool/prometheus, amtool/alertmanager, compose validation.
-DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose pgbouncer wrk memcached postgresql-client nginx prometheus-postgres-exporter prometheus-redis-exporter prometheus-nginx-exporter
-DEBIAN_COMMANDS := promtool prometheus amtool prometheus-alertmanager docker-compose wrk memcached pg_dump nginx prometheus-postgres-exporter prometheus-redis-exporter prometheus-nginx-exporter
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose pgbouncer wrk memcached postgresql-client nginx prometheus-postgres-exporter prometheus-redis-exporter prometheus-nginx-exporter valgrind
+DEBIAN_COMMANDS := promtool prometheus amtool prometheus-alertmanager docker-compose wrk memcached pg_dump nginx prometheus-postgres-exporter prometheus-redis-exporter prometheus-nginx-exporter valgrind
 
 .PHONY: help
 help: ## List the targets
@@ -198,6 +198,10 @@ errors-down: $(STAMP) ## Stop the Bugsink started by errors-up
 .PHONY: bench-overhead
 bench-overhead: $(STAMP) system-deps ## Instrumentation overhead: gunicorn with OBSERVABILITY on vs off (wrk, interleaved)
 	$(PY) -m experiments.bench.overhead
+
+.PHONY: bench-endpoints
+bench-endpoints: $(STAMP) system-deps ## Cost per endpoint vs a minimal Django view: callgrind instructions + wrk (FULL=1: full demo data)
+	$(PY) -m experiments.bench.endpoints $(if $(filter 1 on yes true,$(FULL)),--full,) --report reports/bench-endpoints.json
 
 .PHONY: bench-instructions
 bench-instructions: $(STAMP) ## Instrumentation cost in instructions per request (callgrind; run bench-overhead once first)

@@ -174,6 +174,10 @@ CACHES = {
     )
 }
 PLACE_FRAGMENT_CACHE_TTL = env_int("PLACE_FRAGMENT_CACHE_TTL", 600)
+# Whole responses to anonymous GETs (chowist/core/page_cache.py): retired by writes, not by the clock; the TTL
+# only bounds what no write announces (a renamed author). Off measures the uncached paths (page-cache experiment).
+PAGE_CACHE = env_bool("PAGE_CACHE", True)
+PAGE_CACHE_TTL = env_int("PAGE_CACHE_TTL", 300)
 
 # --- the two scaling workloads ---------------------------------------------------------------------
 INTERACTIONS_MODE = env_choice("INTERACTIONS_MODE", "queued", ("sync", "queued"))

@@ -472,6 +472,11 @@ def seed_demo(
     progress("reviews done")
     seed_interactions(total=interactions, seed=seed, now=now, place_ids=place_ids, user_ids=user_ids, report=report)
     progress("interactions done")
+    if any(report.added.values()):
+        # Bulk inserts send no signals: retire every cached page, which may predate these rows.
+        from chowist.core.page_cache import SITE, page_cache_invalidate
+
+        page_cache_invalidate(SITE)
     return report
 
 

@@ -46,7 +46,10 @@ def popular_items_get(*, limit: int, window_days: int) -> dict[str, Any]:
 
 
 def popular_cache_store(*, window_days: int, payload: dict[str, Any]) -> None:
+    from chowist.core.page_cache import POPULAR, page_cache_invalidate
+
     cache.set(_CACHE_KEY.format(days=window_days), payload, timeout=settings.POPULAR_CACHE_TTL)
+    page_cache_invalidate(POPULAR)
 
 
 def popular_cache_warm(*, window_days: Iterable[int] | None = None) -> int:

@@ -87,4 +87,7 @@ def _accepted(*, kind: str, mode: str) -> None:
 
 def popular_cache_invalidate() -> None:
     """Forget every cached popular list (a review changed the scores)."""
+    from chowist.core.page_cache import POPULAR, page_cache_invalidate
+
     cache.delete_many(popular_cache_keys())
+    page_cache_invalidate(POPULAR)

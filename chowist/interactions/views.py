@@ -9,6 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from chowist.core.api import ApiError, api_view, int_param, parse_json_object
+from chowist.core.page_cache import POPULAR, page_cache_skip, page_cached
 from chowist.core.ratelimit import rate_limit_check
 from chowist.interactions import selectors, services
 
@@ -43,7 +44,13 @@ def record(request: HttpRequest, pk: int) -> JsonResponse:
     )
 
 
+def _popular_page_cache_on() -> bool:
+    # POPULAR_CACHE=off must compute every answer (the cache experiment): no page cache in front of it either.
+    return settings.PAGE_CACHE and settings.POPULAR_CACHE
+
+
 @api_view("GET", "HEAD")
+@page_cached(POPULAR, enabled=_popular_page_cache_on, ttl=lambda: settings.POPULAR_CACHE_TTL)
 def popular(request: HttpRequest) -> JsonResponse:
     limit = int_param(
         request.GET.get("limit"),
@@ -53,7 +60,10 @@ def popular(request: HttpRequest) -> JsonResponse:
         maximum=settings.POPULAR_MAX_LIMIT,
     )
     window_days = _window_days(request.GET.get("window"))
-    return JsonResponse({"limit": limit, **selectors.popular_items_get(limit=limit, window_days=window_days)})
+    body = selectors.popular_items_get(limit=limit, window_days=window_days)
+    response = JsonResponse({"limit": limit, **body})
+    # Only an answer that came from the popular cache may be replayed: it says "cached": true.
+    return response if body["cached"] else page_cache_skip(response)
 
 
 def _window_days(raw: str | None) -> int:

@@ -9,6 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 
 from chowist.core.api import ApiError, api_view
+from chowist.core.page_cache import PLACES, page_cached, place_generation
 from chowist.places import selectors, services
 from chowist.places.forms import PlaceFilterForm
 from chowist.places.models import Place, Review
@@ -45,6 +46,7 @@ def _review(review: Review) -> dict[str, Any]:
 
 
 @api_view("GET", "HEAD")
+@page_cached(PLACES)
 def place_list(request: HttpRequest) -> JsonResponse:
     form = PlaceFilterForm(request.GET)
     if not form.is_valid():
@@ -66,6 +68,7 @@ def place_list(request: HttpRequest) -> JsonResponse:
 
 
 @api_view("GET", "HEAD")
+@page_cached(place_generation)
 def place_detail(request: HttpRequest, pk: int) -> JsonResponse:
     try:
         place = selectors.place_get(pk=pk)

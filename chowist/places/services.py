@@ -33,10 +33,12 @@ class ReviewResult:
 def place_update(*, place: Place, data: dict[str, Any]) -> Place:
     """Apply an edit. `updated_at` moves, which is what retires the detail page's cached fragment."""
     with transaction.atomic():
-        for field in PLACE_EDITABLE_FIELDS:
-            if field in data:
-                setattr(place, field, data[field])
-        place.save()
+        changed = [field for field in PLACE_EDITABLE_FIELDS if field in data]
+        for field in changed:
+            setattr(place, field, data[field])
+        # Only the edited columns: review_count and rating_sum move under concurrent reviews, and this
+        # instance's copies of them may already be stale.
+        place.save(update_fields=[*changed, "updated_at"])
         if "categories" in data:
             place.categories.set(data["categories"])
     return place

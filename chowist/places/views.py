@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from chowist.core.decorators import allow_methods
+from chowist.core.page_cache import PLACES, page_cached, place_generation
 from chowist.core.views import error_response
 from chowist.places import selectors, services
 from chowist.places.forms import PlaceFilterForm, PlaceForm, ReviewForm
@@ -20,6 +21,7 @@ NOT_FOUND = "There is no place with that id."
 
 
 @allow_methods("GET", "HEAD")
+@page_cached(PLACES)
 def place_list(request: HttpRequest) -> HttpResponse:
     form = PlaceFilterForm(request.GET)
     if not form.is_valid():
@@ -62,6 +64,7 @@ def _detail_context(request: HttpRequest, place: Place, review_form: ReviewForm 
 
 
 @allow_methods("GET", "HEAD")
+@page_cached(place_generation)
 def place_detail(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         place = selectors.place_get_plain(pk=pk)

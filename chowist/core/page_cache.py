@@ -1,0 +1,141 @@
+"""Whole-response caching of anonymous GETs, invalidated by generations instead of by the clock.
+
+A cached view (`@page_cached("place", ...)`) answers a request without a session or messages cookie from
+one `get_many` on the default cache: the stored entry and the generation tokens it depends on. The entry
+holds the tokens it was rendered under; it is served only while every one of them is still current, so
+bumping a generation (a fresh random token, written when a transaction that changed places or reviews
+commits) retires every page built on the old one at once, on every worker, with no key listing. A missing
+token (evicted, or a cold cache) is replaced by a fresh one, which no stored entry carries: eviction can
+cost a miss, never serve a stale page.
+
+Generations:
+- `site`: everything; bumped by bulk loads that send no signals (seed_demo).
+- `places`: every list and search page; bumped by any place, category link or review change.
+- `place:<id>`: that place's detail page and API detail.
+- `popular`: the popular-items answers; bumped whenever the popular lists are stored or forgotten.
+
+PAGE_CACHE=off turns it off (every request renders: the uncached path, for the page-cache experiment);
+PAGE_CACHE_TTL bounds how long an entry lives even when nothing bumps it (e.g. an author renaming).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import caches
+from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_vary_headers
+from observability.caches import cache_use
+
+SITE = "site"
+PLACES = "places"
+CACHE_NAME = "page"
+_KEY_PREFIX = "page:"
+_GEN_PREFIX = "pagegen:"
+_MESSAGES_COOKIE = "messages"
+
+
+POPULAR = "popular"
+
+
+def place_generation(pk: int) -> str:
+    return f"place:{pk}"
+
+
+def _fresh_token() -> str:
+    return uuid.uuid4().hex
+
+
+def page_cache_invalidate(*generations: str) -> None:
+    """Retire every cached page built on these generations (call it once the change is committed)."""
+    cache = caches["default"]
+    cache.set_many({_GEN_PREFIX + g: _fresh_token() for g in generations}, timeout=None)
+
+
+def _anonymous(request: HttpRequest) -> bool:
+    # The cookies, not request.user: loading the session is the work a cache hit exists to skip. A visitor
+    # with a session (logged in, or mid-form) or a pending flash message gets their own render.
+    cookies = request.COOKIES
+    return settings.SESSION_COOKIE_NAME not in cookies and _MESSAGES_COOKIE not in cookies
+
+
+def page_cached(
+    *generations: str | Callable[..., str],
+    enabled: Callable[[], bool] | None = None,
+    ttl: Callable[[], int] | None = None,
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Cache the view's 200 responses to anonymous GET/HEAD requests, keyed by the full path.
+
+    `generations` are names, or callables of the view's kwargs (`lambda pk: place_generation(pk)`); the site
+    generation is always included. `enabled` and `ttl` override PAGE_CACHE / PAGE_CACHE_TTL for one view.
+    """
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            on = enabled() if enabled is not None else settings.PAGE_CACHE
+            if not on or request.method not in ("GET", "HEAD") or not _anonymous(request):
+                return view(request, *args, **kwargs)
+            names = [SITE, *(g(**kwargs) if callable(g) else g for g in generations)]
+            return _serve(request, view, args, kwargs, names, ttl() if ttl is not None else settings.PAGE_CACHE_TTL)
+
+        return wrapper
+
+    return decorator
+
+
+def _serve(
+    request: HttpRequest,
+    view: Callable[..., HttpResponse],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    names: Iterable[str],
+    timeout: int,
+) -> HttpResponse:
+    cache = caches["default"]
+    gen_keys = [_GEN_PREFIX + n for n in names]
+    key = _KEY_PREFIX + hashlib.md5(request.get_full_path().encode(), usedforsecurity=False).hexdigest()
+    with cache_use(CACHE_NAME):
+        found = cache.get_many([key, *gen_keys])
+    tokens = [found.get(k) for k in gen_keys]
+    entry = found.get(key)
+    if entry is not None and entry[0] == tokens:
+        _tokens, content, content_type = entry
+        response = HttpResponse(content, content_type=content_type)
+        patch_vary_headers(response, ("Cookie",))
+        return response
+    missing = {k: _fresh_token() for k, t in zip(gen_keys, tokens, strict=True) if t is None}
+    response = view(request, *args, **kwargs)
+    patch_vary_headers(response, ("Cookie",))
+    if missing:
+        # Another worker may be adding the same token: only a page stamped with the winner's could be served,
+        # so this render is not stored; the next request finds the tokens in place.
+        for gen_key, token in missing.items():
+            cache.add(gen_key, token, timeout=None)
+        return response
+    if _storable(request, response):
+        cache.set(key, (tokens, response.content, response["Content-Type"]), timeout)
+    return response
+
+
+def page_cache_skip(response: HttpResponse) -> HttpResponse:
+    """Mark a response as not to be stored (e.g. it says `"cached": false`, true only of this one answer)."""
+    response.page_cache_skip = True  # type: ignore[attr-defined]
+    return response
+
+
+def _storable(request: HttpRequest, response: HttpResponse) -> bool:
+    return (
+        request.method == "GET"
+        and response.status_code == 200
+        and not response.streaming
+        and not response.cookies
+        and not getattr(response, "page_cache_skip", False)
+        # A page that used a CSRF token is tied to this visitor's cookie: another visitor's form would fail.
+        and not request.META.get("CSRF_COOKIE_NEEDS_UPDATE")
+    )
