@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from chowist.core.durability import durable_commit
@@ -44,8 +44,6 @@ def interaction_record(
     """Accept one interaction: one INSERT into the inbox (and, in sync mode, the counting in the same transaction)."""
     if kind not in InteractionKind.values:
         raise UnknownKind(f"kind must be one of {', '.join(InteractionKind.values)}, got {str(kind)[:40]!r}")
-    if not Place.objects.filter(pk=place_id).exists():
-        raise UnknownPlace(f"place {place_id} does not exist")
     user_id = user.pk if user is not None and user.is_authenticated else None
     mode = settings.INTERACTIONS_MODE
     now = timezone.now()
@@ -54,18 +52,32 @@ def interaction_record(
         if earlier is not None:
             earlier.duplicate = True
             return earlier
-    # The 202 promises the row is kept: fsync this commit even though SQLite runs with synchronous=NORMAL.
-    with durable_commit(), transaction.atomic():
-        interaction = Interaction.objects.create(
-            place_id=place_id, kind=kind, user_id=user_id, created_at=now, processed_at=now if mode == "sync" else None
-        )
-        if mode == "sync":
-            counters_add(totals=counter_totals(rows=[(place_id, kind, now)]))
-        transaction.on_commit(lambda: _accepted(kind=kind, mode=mode))
-        if mode != "sync":
-            # The row is committed and the client gets its 202 either way: a queue hiccup must not turn into a
-            # 500, and the periodic drain (or the consumer's startup drain) will count the row.
-            enqueue_on_commit(drain_request, recovered_by="the periodic drain")
+    # No SELECT for the place first: the inbox row's foreign key checks it on commit (the constraints are
+    # deferred), so the usual request is one INSERT; only a failure looks the place up. Inside a caller's
+    # transaction that commit is the caller's, too late for a 404: look the place up first there.
+    if connection.in_atomic_block and not Place.objects.filter(pk=place_id).exists():
+        raise UnknownPlace(f"place {place_id} does not exist")
+    try:
+        # The 202 promises the row is kept: fsync this commit even though SQLite runs with synchronous=NORMAL.
+        with durable_commit(), transaction.atomic():
+            interaction = Interaction.objects.create(
+                place_id=place_id,
+                kind=kind,
+                user_id=user_id,
+                created_at=now,
+                processed_at=now if mode == "sync" else None,
+            )
+            if mode == "sync":
+                counters_add(totals=counter_totals(rows=[(place_id, kind, now)]))
+            transaction.on_commit(lambda: _accepted(kind=kind, mode=mode))
+            if mode != "sync":
+                # The row is committed and the client gets its 202 either way: a queue hiccup must not turn into
+                # a 500, and the periodic drain (or the consumer's startup drain) will count the row.
+                enqueue_on_commit(drain_request, recovered_by="the periodic drain")
+    except IntegrityError:
+        if not Place.objects.filter(pk=place_id).exists():
+            raise UnknownPlace(f"place {place_id} does not exist") from None
+        raise
     return interaction
 
 

@@ -39,8 +39,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from experiments.bench.overhead import wrk_parse
 from observability.serving import GUNICORN, free_port, gunicorn_start
+
+from experiments.bench.overhead import wrk_parse
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_REPORT = ROOT / "reports" / "bench-endpoints.json"
@@ -173,7 +174,7 @@ def dump_totals(scratch: Path) -> list[int]:
 
 def _variant_env(base: dict[str, str], variant: str, scratch: Path) -> dict[str, str]:
     if variant == MINIMAL:
-        return {**base, "DJANGO_SETTINGS_MODULE": "experiments.bench.minimal_site", "MINIMAL_SITE_DB": ":memory:"}
+        return {**base, "DJANGO_SETTINGS_MODULE": "experiments.bench.minimal_site"}
     (scratch / "prom").mkdir(exist_ok=True)
     (scratch / "cache").mkdir(exist_ok=True)
     return {

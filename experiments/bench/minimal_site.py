@@ -3,12 +3,9 @@
 Settings, URLconf and WSGI application in one module, with the middleware `django-admin startproject`
 writes. The bench serves it exactly like the app (same WSGI handler in callgrind, same gunicorn shape under
 wrk), so "cost relative to the minimal view" is Chowist's own work on top of what any Django request costs.
-Its database (never queried by the view) is the file named by MINIMAL_SITE_DB.
 """
 
 from __future__ import annotations
-
-import os
 
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
@@ -33,7 +30,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ.get("MINIMAL_SITE_DB", ":memory:")}}
+# Never queried by the view: there only because the startproject apps expect a database.
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 PATH = "/json"
 
 

@@ -19,9 +19,10 @@ INTERACT_NAME = "POST /api/places/[id]/interactions/"
 # Requests no Django view answers: nginx serves static files itself, and without it WhiteNoise answers them before
 # URL resolution (view "unmatched", which the request metrics' user-facing filter excludes).
 NOT_APP_VIEWS = ("GET /static/[asset]",)
-# Locust stops users mid-request at the end of -t; a short stop timeout lets them finish the request
-# in flight, so a request the app counted is also one Locust counted.
-STOP_TIMEOUT_S = 2
+# At the end of -t Locust lets each user finish the task in flight for up to this long: as long as the app
+# may take to answer (gunicorn's worker timeout), so under overload too every request issued is answered and
+# counted by both sides.
+STOP_TIMEOUT_S = 30
 # Locust killed early (an aborted run): SIGTERM to it and its forked workers, SIGKILL after this long.
 TERMINATE_TIMEOUT_S = 10
 

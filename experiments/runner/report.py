@@ -138,7 +138,7 @@ def report_write(
                 "5xx ratio",
                 "job lag p95 / max s",
                 "jobs",
-                "interactions sent / recorded",
+                "interactions sent / accepted / recorded",
                 "loadgen CPU",
                 "lab RSS peak",
             ],
@@ -153,7 +153,7 @@ def report_write(
                     f"{v['error_ratio_5xx']:.4%}",
                     f"{v['job_lag_s']['p95']} / {v['job_lag_s']['max']}",
                     v["jobs_processed"],
-                    f"{v['interactions_sent']} / {v['interactions_recorded']}",
+                    f"{v['interactions_sent']} / {v['interactions_accepted']} / {v['interactions_recorded']}",
                     f"{v['loadgen_cpu_percent']}%",
                     f"{v['lab_rss_peak_mb']} MiB",
                 ]

@@ -22,6 +22,9 @@ REQUIRED = {
     "fault-5xx",
     "worker-outage",
     "slow-db",
+    "users-2000",
+    "capacity-users",
+    "page-cache",
 }
 
 
@@ -35,6 +38,41 @@ def test_smoke_is_short_and_on_the_embedded_profile() -> None:
     assert 30 <= smoke.load.duration_s <= 60
     assert smoke.profile == "embedded"
     assert any(x.type == "no_interaction_lost" for x in smoke.expectations)
+
+
+def test_users_2000_is_the_issues_load_on_the_full_demo_data() -> None:
+    users = experiment_load(name="users-2000")
+    baseline = experiment_load(name="baseline")
+    assert (users.load.users, users.load.spawn_rate, users.load.wait_ms, users.load.processes) == (
+        2000,
+        100,
+        (1000, 3000),
+        1,
+    )
+    assert users.load.mix == baseline.load.mix and users.profile == "embedded"
+    seed = users.seed
+    assert (seed.places, seed.users, seed.reviews, seed.interactions) == (10000, 2000, 200000, 1000000)
+    expected = {(x.type, x.params.get("value")) for x in users.expectations}
+    assert expected == {
+        ("p95_below_ms", 250),
+        ("no_5xx", None),
+        ("no_interaction_lost", None),
+        ("self_check_holds", None),
+    }
+
+
+def test_capacity_in_users_thinks_and_steps_past_2000_users() -> None:
+    capacity = experiment_load(name="capacity-users")
+    assert capacity.load.wait_ms[0] >= 1000
+    assert max(p.users for p in runs_plan(capacity)) > 2000
+    assert any(x.type == "knee_found" for x in capacity.expectations)
+
+
+def test_experiments_that_measure_the_database_turn_the_page_cache_off() -> None:
+    for name in ("n-plus-one", "slow-db", "pooling", "sqlite-vs-postgres"):
+        assert all(v.settings.get("PAGE_CACHE") == "off" for v in experiment_load(name=name).variants), name
+    page_cache = experiment_load(name="page-cache")
+    assert [v.settings["PAGE_CACHE"] for v in page_cache.variants] == ["off", "on"] and page_cache.repeats >= 2
 
 
 def test_ab_experiments_interleave_and_alternate_their_variants() -> None:

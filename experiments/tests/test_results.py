@@ -248,3 +248,24 @@ def test_results_json_keys_are_the_contract(tmp_path: Path) -> None:
     versions = json.loads((ROOT / "grafana" / "versions.json").read_text())
     assert results["dashboards"] == {uid: board["version"] for uid, board in versions.items()}
     assert results["git_sha"] and results["git_sha"] != "unknown"
+
+
+def test_a_lost_or_double_counted_interaction_fails_the_run_and_in_flight_ones_do_not() -> None:
+    smoke = experiment_load(name="smoke")
+    key = next(x.description for x in smoke.expectations if x.type == "no_interaction_lost")
+
+    def outcome(*, accepted: int, recorded: int, sent: int) -> bool:
+        from experiments.runner.results import expectations_evaluate
+
+        run = _run("default", 1, rps=10, p95=50)
+        run.counters.update(interactions_accepted=accepted, interactions_recorded=recorded)
+        run.locust.interactions_sent = sent
+        variants = [variant_summary("default", {}, [run])]
+        return {x["description"]: x["passed"] for x in expectations_evaluate(smoke, variants, [run], None)}[key]
+
+    assert outcome(accepted=100, recorded=100, sent=100)
+    # Answered by the app after Locust stopped waiting: the app counted them, Locust did not.
+    assert outcome(accepted=100, recorded=100, sent=97)
+    assert not outcome(accepted=100, recorded=99, sent=99)  # lost
+    assert not outcome(accepted=100, recorded=101, sent=100)  # counted twice
+    assert not outcome(accepted=100, recorded=100, sent=101)  # Locust saw a 202 the app never counted

@@ -161,3 +161,14 @@ def test_anonymous_likes_are_not_deduplicated(client):
     _post(client, place.pk, {"kind": "like"})
     _post(client, place.pk, {"kind": "like"})
     assert Interaction.objects.filter(kind="like").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unknown_place_is_404_when_the_request_commits_its_own_insert(client):
+    """The usual path: no lookup first, the deferred foreign key fails the commit and that becomes the 404."""
+    response = _post(client, 987654, {"kind": "view"})
+    assert response.status_code == 404
+    assert "does not exist" in response.json()["error"]
+    assert not Interaction.objects.exists()
+    place = make_place()
+    assert _post(client, place.pk, {"kind": "like"}).status_code == 202

@@ -9,6 +9,13 @@ from django.urls import reverse
 
 from chowist.places.tests.factories import make_user, make_world
 
+
+@pytest.fixture(autouse=True)
+def _rendered_not_replayed(settings):
+    # The budgets are those of a render; a page cache hit makes no query at all (test_page_cache.py).
+    settings.PAGE_CACHE = False
+
+
 # (url name, needs a place id, budget anonymous, budget logged in without permissions)
 # Logged in adds the session and the user; the detail page adds the reader's own review and two
 # permission lookups (the "edit" link).
