@@ -29,6 +29,7 @@ from django_prometheus.cache.backends import redis as metered_redis
 from opentelemetry import trace
 
 from chowist.core import faults
+from chowist.core.file_cache import ThrottledCull
 
 log = structlog.get_logger("chowist.faults")
 
@@ -192,7 +193,7 @@ for _operation, _result in _WRITES.items():
 
 # --- the backends CACHES can name --------------------------------------------------------------------------
 # Unreachable must sit between django-prometheus's class and Django's, so each Django backend gets its own.
-class _UnreachableFileBased(Unreachable, filebased.FileBasedCache):
+class _UnreachableFileBased(Unreachable, ThrottledCull, filebased.FileBasedCache):
     pass
 
 
