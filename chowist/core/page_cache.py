@@ -14,6 +14,9 @@ Generations:
 - `place:<id>`: that place's detail page and API detail.
 - `popular`: the popular-items answers; bumped whenever the popular lists are stored or forgotten.
 
+With a read replica (chowist/core/db_routing.py), a page rendered from the replica is not stored while a
+token is younger than DB_READ_YOUR_WRITES_S, the lag the replica is allowed: it may predate the write.
+
 PAGE_CACHE=off turns it off (every request renders: the uncached path, for the page-cache experiment);
 PAGE_CACHE_TTL bounds how long an entry lives even when nothing bumps it (e.g. an author renaming).
 """
@@ -21,6 +24,7 @@ PAGE_CACHE_TTL bounds how long an entry lives even when nothing bumps it (e.g. a
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from functools import wraps
@@ -48,7 +52,15 @@ def place_generation(pk: int) -> str:
 
 
 def _fresh_token() -> str:
-    return uuid.uuid4().hex
+    # When it was minted, then randomness: _storable needs the age, and no two tokens are ever equal.
+    return f"{time.time():.3f}/{uuid.uuid4().hex[:16]}"
+
+
+def _age_s(token: str) -> float:
+    try:
+        return time.time() - float(token.partition("/")[0])
+    except ValueError:
+        return 0.0
 
 
 def page_cache_invalidate(*generations: str) -> None:
@@ -118,7 +130,7 @@ def _serve(
         for gen_key, token in missing.items():
             cache.add(gen_key, token, timeout=None)
         return response
-    if _storable(request, response):
+    if _storable(request, response, tokens):
         cache.set(key, (tokens, response.content, response["Content-Type"]), timeout)
     return response
 
@@ -129,7 +141,12 @@ def page_cache_skip(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _storable(request: HttpRequest, response: HttpResponse) -> bool:
+def _storable(request: HttpRequest, response: HttpResponse, tokens: list[str]) -> bool:
+    routing = getattr(request, "_db_routing", None)
+    if routing is not None and routing.used_replica and min(map(_age_s, tokens)) < settings.DB_READ_YOUR_WRITES_S:
+        # Rendered from the read replica soon after a write: the replica may not have that write yet, and this
+        # page would be served under the new tokens. Within the lag window only a primary render is stored.
+        return False
     return (
         request.method == "GET"
         and response.status_code == 200

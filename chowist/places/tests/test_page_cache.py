@@ -146,3 +146,22 @@ def test_popular_is_page_cached_only_with_the_popular_cache(client, settings):
     settings.POPULAR_CACHE = False
     client.get(url)
     assert _queries(client, url)[0] > 0
+
+
+def test_a_replica_render_soon_after_a_write_is_not_stored() -> None:
+    """The replica may not have the write that minted the new token yet: only older tokens make it safe."""
+    import time
+    from types import SimpleNamespace
+
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from chowist.core.page_cache import _fresh_token, _storable
+
+    request = RequestFactory().get("/places/")
+    request._db_routing = SimpleNamespace(used_replica=True)
+    fresh, old = _fresh_token(), f"{time.time() - 60:.3f}/0123"
+    assert not _storable(request, HttpResponse("x"), [old, fresh])
+    assert _storable(request, HttpResponse("x"), [old, old])
+    request._db_routing.used_replica = False
+    assert _storable(request, HttpResponse("x"), [old, fresh])
