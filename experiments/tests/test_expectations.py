@@ -14,12 +14,16 @@ def _variant(**overrides: object) -> dict:
         "slo": {"availability": {"sli": 0.9995, "objective": 0.999, "burn_rate_max": 20.0}},
         "alerts_fired": [{"alertname": "AvailabilitySLOPageBurn", "first_seen_s": 40.0, "firing_at_start": False}],
         "interactions_sent": 10,
+        "interactions_accepted": 10,
         "interactions_recorded": 10,
         "latency_ms": {"p95": 80.0},
         "error_ratio_5xx": 0.001,
         "job_lag_s": {"max": 12.0},
         "requests": 1000,
         "failures": 0,
+        "prometheus_agreement": [
+            {"passed": True, "prometheus_requests": 100, "locust_requests": 100, "tolerance": 4, "rps_diff": 0.0}
+        ],
     }
     return {**variant, **overrides}
 
@@ -33,6 +37,9 @@ BAD = _variant(
     error_ratio_5xx=0.2,
     job_lag_s={"max": 1.0},
     failures=3,
+    prometheus_agreement=[
+        {"passed": False, "prometheus_requests": 100, "locust_requests": 90, "tolerance": 4, "rps_diff": 0.1}
+    ],
 )
 
 
@@ -66,6 +73,8 @@ CASES = {
     "error_ratio_below": ({"value": 0.01}, Evidence([GOOD], 0.0, None), Evidence([BAD], 0.0, None)),
     "client_failures_at_most": ({"value": 0}, Evidence([GOOD], 0.0, None), Evidence([BAD], 0.0, None)),
     "client_failures_at_least": ({"value": 1}, Evidence([BAD], 0.0, None), Evidence([GOOD], 0.0, None)),
+    "no_5xx": ({}, Evidence([_variant(error_ratio_5xx=0.0)], 0.0, None), Evidence([GOOD], 0.0, None)),
+    "self_check_holds": ({}, Evidence([GOOD], 0.0, None), Evidence([GOOD, BAD], 0.0, None)),
     "job_lag_max_above_s": ({"value": 5}, Evidence([GOOD], 0.0, None), Evidence([BAD], 0.0, None)),
     "burn_rate_above": (
         {"slo": "availability", "value": 14.4},
