@@ -34,11 +34,9 @@ from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_vary_headers
-from observability.caches import cache_use
 
 SITE = "site"
 PLACES = "places"
-CACHE_NAME = "page"
 _KEY_PREFIX = "page:"
 _GEN_PREFIX = "pagegen:"
 _MESSAGES_COOKIE = "messages"
@@ -112,8 +110,7 @@ def _serve(
     cache = caches["default"]
     gen_keys = [_GEN_PREFIX + n for n in names]
     key = _KEY_PREFIX + hashlib.md5(request.get_full_path().encode(), usedforsecurity=False).hexdigest()
-    with cache_use(CACHE_NAME):
-        found = cache.get_many([key, *gen_keys])
+    found = cache.get_many([key, *gen_keys])
     tokens = [found.get(k) for k in gen_keys]
     entry = found.get(key)
     if entry is not None and entry[0] == tokens:
