@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.functional import empty
 
 from observability.logs import REQUEST_ID_HEADER, log_context_clear, request_fields_bind, request_id_from
+from observability.redaction import path_redacted
 
 log = structlog.get_logger("chowist.request")
 # django-prometheus's label for a request no route matched.
@@ -69,7 +70,7 @@ class RequestLogMiddleware:
         log.info(
             "request",
             method=request.method[:16] if request.method else "",
-            path=request.path,
+            path=path_redacted(request),
             view=view_name(request),
             status=response.status_code,
             duration_ms=round(duration * 1000, 3),

@@ -42,6 +42,7 @@ from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, Sam
 from opentelemetry.trace import SpanKind
 
 from observability.logs import request_fields_add
+from observability.redaction import path_redacted
 from observability.span_file import JsonLinesSpanExporter
 
 # Spans reach the file within a second: the experiment report reads it right after a run.
@@ -139,6 +140,10 @@ class _Instrumentor(DjangoInstrumentor):
     _opentelemetry_middleware = f"{SampledDjangoMiddleware.__module__}.{SampledDjangoMiddleware.__qualname__}"
 
 
+# Span attributes that hold the request path (current and older HTTP semantic conventions).
+_PATH_ATTRIBUTES = ("url.path", "http.target")
+
+
 def _request_hook(span: trace.Span, request: HttpRequest) -> None:
     """The recorded request's ids go on its log lines (set by observability.middleware) and its span."""
     context = span.get_span_context()
@@ -151,6 +156,12 @@ def _request_hook(span: trace.Span, request: HttpRequest) -> None:
 def _response_hook(span: trace.Span, request: HttpRequest, response: HttpResponse) -> None:
     if not span.is_recording():
         return
+    # The request attributes were taken from the raw path before the URL resolved: a token in it is redacted now.
+    redacted = path_redacted(request)
+    if redacted != request.path:
+        for key in _PATH_ATTRIBUTES:
+            if key in (getattr(span, "attributes", None) or {}):
+                span.set_attribute(key, redacted)
     match = getattr(request, "resolver_match", None)
     if match is not None and match.view_name:
         span.set_attribute("django.view", match.view_name)

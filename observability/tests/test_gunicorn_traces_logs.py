@@ -150,3 +150,26 @@ def test_unsampled_requests_still_log_a_trace_id_and_a_sampled_caller_is_always_
     recorded = {span["trace_id"] for span in _json_lines(spans_file)} if spans_file.exists() else set()
     assert len(event["span_id"]) == 16
     assert recorded == {kept}  # nothing of the unsampled request: no server span, no query or cache spans
+
+
+def test_a_password_reset_token_never_reaches_the_span_or_the_log(child_env, tmp_path) -> None:
+    # Before: the confirm URL, working token included, was the span's url.path and the log line's path.
+    spans_file, log_file = tmp_path / "spans.jsonl", tmp_path / "app.log"
+    env = {**child_env, "OTEL_SPANS_FILE": str(spans_file), "LOG_FILE": str(log_file), "OTEL_TRACES_SAMPLER_RATIO": "1"}
+    server = gunicorn_start(
+        env=env, app_port=free_port(), metrics_port=free_port(), log_path=tmp_path / "gunicorn.log", threads=2
+    )
+    token = "c4a9b2-" + secrets.token_hex(16)
+    try:
+        request = urllib.request.Request(f"{server.app_url}/accounts/password/reset/MQ/{token}/")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+    finally:
+        server.stop()
+    server_spans = [s for s in _json_lines(spans_file) if s["kind"] == "SERVER"]
+    assert server_spans, "the request was not traced"
+    assert any(
+        s["attributes"].get("url.path") == "/accounts/password/reset/[redacted]/[redacted]/" for s in server_spans
+    )
+    assert token not in spans_file.read_text()
+    assert token not in log_file.read_text()

@@ -95,3 +95,14 @@ def test_the_log_event_carries_the_user_id_and_never_the_email(client) -> None:
     assert event["user_id"] == user.pk
     assert "ada@example.com" not in str(lines)
     assert "ada" not in event.values()
+
+
+def test_a_password_reset_token_never_reaches_the_request_log(client) -> None:
+    # Before: the confirm URL, working token included, was logged verbatim (and shipped to Loki).
+    token = "c4a9b2-0123456789abcdef0123456789abcdef"
+    with json_log_lines() as lines:
+        client.get(f"/accounts/password/reset/MQ/{token}/")
+    event = next(line for line in lines if line["event"] == "request")
+    assert event["view"] == "accounts:password_reset_confirm"
+    assert event["path"] == "/accounts/password/reset/[redacted]/[redacted]/"
+    assert token not in str(lines)
