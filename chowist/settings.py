@@ -342,6 +342,10 @@ OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 # Share of traces recorded (parent-based: a sampled caller's trace is always kept). Recording every request
 # costs ~5-15% of a worker's CPU on this app (experiments/bench/overhead.py); a tenth keeps plenty of traces.
 OTEL_TRACES_SAMPLER_RATIO = env_float("OTEL_TRACES_SAMPLER_RATIO", 0.1)
+# Whether a client's `traceparent` is honoured (its trace joined, its "sampled" flag obeyed). Off in production: a
+# client sending sampled=1 on every request would force every span to be recorded. Behind a proxy you trust to
+# set or strip it (the lab's nginx, another service of yours), turn it on.
+OTEL_TRUST_TRACEPARENT = env_bool("OTEL_TRUST_TRACEPARENT", not IS_PRODUCTION)
 # The HTTP attribute names of the current semantic conventions (http.request.method, http.response.status_code).
 OTEL_SEMCONV_STABILITY_OPT_IN = env_str("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
 OTEL_SPANS_FILE = env_path("OTEL_SPANS_FILE", VAR_DIR / "spans.jsonl")

@@ -27,6 +27,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -49,6 +50,7 @@ from observability.span_file import JsonLinesSpanExporter
 EXPORT_DELAY_MS = 1000
 TRACER_NAME = "chowist"
 TRACEPARENT_META_KEY = "HTTP_TRACEPARENT"
+TRACESTATE_META_KEY = "HTTP_TRACESTATE"
 _state: dict[str, Any] = {"provider": None, "bound": 0}
 
 # A proxy until tracing_init sets the provider, then it resolves to (and caches) the real tracer.
@@ -102,6 +104,10 @@ class SampledDjangoMiddleware(_DjangoMiddleware):
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         meta = request.META
+        if not settings.OTEL_TRUST_TRACEPARENT:
+            # An untrusted client's trace context is dropped at the edge: its sampled flag must not force recording.
+            meta.pop(TRACEPARENT_META_KEY, None)
+            meta.pop(TRACESTATE_META_KEY, None)
         parent = None
         if TRACEPARENT_META_KEY in meta:
             parent = trace.get_current_span(propagate.extract(meta, getter=wsgi_getter)).get_span_context()

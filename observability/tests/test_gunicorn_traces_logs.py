@@ -173,3 +173,27 @@ def test_a_password_reset_token_never_reaches_the_span_or_the_log(child_env, tmp
     )
     assert token not in spans_file.read_text()
     assert token not in log_file.read_text()
+
+
+def test_an_untrusted_clients_sampled_traceparent_forces_nothing(child_env, tmp_path) -> None:
+    # Before: a client sending sampled=1 had every one of its requests recorded, whatever the ratio.
+    spans_file = tmp_path / "spans.jsonl"
+    env = {
+        **child_env,
+        "OTEL_SPANS_FILE": str(spans_file),
+        "OTEL_TRACES_SAMPLER_RATIO": "0",
+        "OTEL_TRUST_TRACEPARENT": "off",
+    }
+    server = gunicorn_start(
+        env=env, app_port=free_port(), metrics_port=free_port(), log_path=tmp_path / "gunicorn.log", threads=2
+    )
+    forced = secrets.token_hex(16)
+    try:
+        for _ in range(5):
+            status, _ = _get(f"{server.app_url}/api/places/", {"traceparent": f"00-{forced}-{secrets.token_hex(8)}-01"})
+            assert status == 200
+    finally:
+        server.stop()
+    text = spans_file.read_text() if spans_file.exists() else ""
+    assert forced not in text
+    assert not [s for s in _json_lines(spans_file) if s["kind"] == "SERVER"] if text else True
