@@ -349,6 +349,8 @@ OTEL_TRUST_TRACEPARENT = env_bool("OTEL_TRUST_TRACEPARENT", not IS_PRODUCTION)
 # The HTTP attribute names of the current semantic conventions (http.request.method, http.response.status_code).
 OTEL_SEMCONV_STABILITY_OPT_IN = env_str("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
 OTEL_SPANS_FILE = env_path("OTEL_SPANS_FILE", VAR_DIR / "spans.jsonl")
+# Past this size the span file is rotated to <file>.1 (one generation kept): at most about twice this on disk.
+OTEL_SPANS_FILE_MAX_MB = env_int("OTEL_SPANS_FILE_MAX_MB", 100)
 OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "chowist")
 SENTRY_DSN = env_str("SENTRY_DSN", "")
 SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", DJANGO_ENV)

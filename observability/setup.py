@@ -61,6 +61,7 @@ def setup(*, service: str) -> None:
         sampler_ratio=settings.OTEL_TRACES_SAMPLER_RATIO,
         otlp_endpoint=settings.OTEL_EXPORTER_OTLP_ENDPOINT,
         spans_file=Path(settings.OTEL_SPANS_FILE),
+        spans_file_max_bytes=settings.OTEL_SPANS_FILE_MAX_MB * 2**20,
         semconv_opt_in=settings.OTEL_SEMCONV_STABILITY_OPT_IN,
         excluded_urls=settings.OTEL_PYTHON_DJANGO_EXCLUDED_URLS,
         # The Django instrumentation edits MIDDLEWARE, so it must run before the WSGI handler is built (gunicorn's

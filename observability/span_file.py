@@ -7,6 +7,7 @@ exclusive flock in one write, so lines from different processes never interleave
 from __future__ import annotations
 
 import fcntl
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,9 +37,18 @@ def span_record(span: ReadableSpan) -> dict[str, Any]:
     }
 
 
+def rotated_path(path: Path) -> Path:
+    """Where the previous span file goes when the current one is full (one generation is kept)."""
+    return path.with_name(path.name + ".1")
+
+
 class JsonLinesSpanExporter(SpanExporter):
-    def __init__(self, path: Path) -> None:
+    """Appends spans to `path`; once it would pass `max_bytes` it is renamed to `<path>.1` (replacing the previous
+    one) and a new file is started, so the spans never take more than about twice `max_bytes` (0: no cap)."""
+
+    def __init__(self, path: Path, *, max_bytes: int = 0) -> None:
         self._path = path
+        self._max_bytes = max_bytes
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -47,6 +57,14 @@ class JsonLinesSpanExporter(SpanExporter):
         try:
             with self._lock, open(self._path, "ab") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)
+                if self._max_bytes and handle.tell() and handle.tell() + len(payload) > self._max_bytes:
+                    # Under the lock: another process waiting for it on the old file appends its batch there (to
+                    # the rotated file), which loses nothing.
+                    os.replace(self._path, rotated_path(self._path))
+                    with open(self._path, "ab") as fresh:
+                        fresh.write(payload)
+                        fresh.flush()
+                    return SpanExportResult.SUCCESS
                 handle.write(payload)
                 handle.flush()
         except OSError:

@@ -176,12 +176,12 @@ def _response_hook(span: trace.Span, request: HttpRequest, response: HttpRespons
             span.update_name(f"{request.method} {match.view_name}")
 
 
-def _exporter(*, otlp_endpoint: str, spans_file: Path) -> SpanExporter:
+def _exporter(*, otlp_endpoint: str, spans_file: Path, spans_file_max_bytes: int) -> SpanExporter:
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         return OTLPSpanExporter(endpoint=f"{otlp_endpoint.rstrip('/')}/v1/traces")
-    return JsonLinesSpanExporter(spans_file)
+    return JsonLinesSpanExporter(spans_file, max_bytes=spans_file_max_bytes)
 
 
 def tracing_init(
@@ -190,6 +190,7 @@ def tracing_init(
     sampler_ratio: float,
     otlp_endpoint: str,
     spans_file: Path,
+    spans_file_max_bytes: int = 0,
     semconv_opt_in: str,
     excluded_urls: str,
     django: bool,
@@ -202,7 +203,8 @@ def tracing_init(
     )
     provider.add_span_processor(
         BatchSpanProcessor(
-            _exporter(otlp_endpoint=otlp_endpoint, spans_file=spans_file), schedule_delay_millis=EXPORT_DELAY_MS
+            _exporter(otlp_endpoint=otlp_endpoint, spans_file=spans_file, spans_file_max_bytes=spans_file_max_bytes),
+            schedule_delay_millis=EXPORT_DELAY_MS,
         )
     )
     trace.set_tracer_provider(provider)

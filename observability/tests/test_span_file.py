@@ -52,3 +52,23 @@ def test_spans_are_appended_one_json_object_a_line(tmp_path) -> None:
     assert cache_get["status"] == "ERROR"
     assert select["status"] == "UNSET"
     assert select["attributes"] == {"db.statement": "SELECT 1"}
+
+
+def test_the_span_file_is_rotated_past_its_cap_and_never_grows_without_bound(tmp_path) -> None:
+    # Before: var/spans.jsonl only ever grew.
+    from observability.span_file import rotated_path
+
+    path = tmp_path / "spans.jsonl"
+    cap = 20_000
+    provider = TracerProvider(resource=Resource.create({"service.name": "chowist-app"}))
+    provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(path, max_bytes=cap)))
+    tracer = provider.get_tracer("test")
+    for i in range(500):
+        with tracer.start_as_current_span(f"span {i}", attributes={"n": i}):
+            pass
+    provider.shutdown()
+    assert path.stat().st_size <= cap and rotated_path(path).stat().st_size <= cap
+    lines = [json.loads(line) for line in (rotated_path(path).read_text() + path.read_text()).splitlines()]
+    # The newest spans are all there, in order, and every line is whole JSON.
+    assert lines[-1]["name"] == "span 499"
+    assert [line["attributes"]["n"] for line in lines] == list(range(lines[0]["attributes"]["n"], 500))
