@@ -6,15 +6,18 @@ scrape, so a scrape never depends on which worker answers and a dead worker's co
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
 import struct
+import threading
 import time
 from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+from prometheus_client.mmap_dict import MmapedDict
 
 
 def multiprocess_dir_reset(*, path: Path) -> None:
@@ -23,6 +26,12 @@ def multiprocess_dir_reset(*, path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
 
 
+# The master's scrapes and its folding of dead workers' files into the archive never overlap.
+_files_lock = threading.Lock()
+# Where dead workers' values go: "<type>_archive.db", read by the collector like any worker's file.
+ARCHIVE_SUFFIX = "archive"
+# Sums across processes, so a dead worker's share folds into one file (gauges describe live processes).
+_ARCHIVED_KINDS = frozenset({"counter", "histogram", "summary"})
 # A worker creates its file empty and sizes it a moment later; a file this short holds no values yet.
 _MMAP_HEADER_BYTES = 8
 _COLLECT_ATTEMPTS = 5
@@ -36,6 +45,11 @@ class WorkerFilesCollector(multiprocess.MultiProcessCollector):
     """
 
     def collect(self):  # type: ignore[no-untyped-def]
+        # Never between a dead worker's values moving into the archive and its files going away (double counts).
+        with _files_lock:
+            return self._collect()
+
+    def _collect(self):  # type: ignore[no-untyped-def]
         for attempt in range(_COLLECT_ATTEMPTS):
             files = [f for f in glob.glob(os.path.join(self._path, "*.db")) if _has_header(f)]
             try:
@@ -67,5 +81,27 @@ def metrics_server_start(*, path: Path, addr: str, port: int) -> WSGIServer:
 
 
 def worker_dead_mark(*, pid: int, path: Path) -> None:
-    """Drop a dead worker's live gauges (in-progress, build info); its counters stay so totals never go down."""
+    """Drop a dead worker's live gauges (in-progress, build info) and fold its counters and histograms into one
+    archive file per type, so totals never go down and restarted workers' files do not pile up (every scrape
+    reads every file: a few hundred dead workers' files made scrapes slower and slower)."""
     multiprocess.mark_process_dead(pid, str(path))
+    with _files_lock:
+        for filename in glob.glob(os.path.join(path, f"*_{pid}.db")):
+            kind = os.path.basename(filename).rsplit("_", 1)[0]
+            if kind in _ARCHIVED_KINDS:
+                _archive_add(source=filename, archive=os.path.join(path, f"{kind}_{ARCHIVE_SUFFIX}.db"))
+            # Other gauges of a dead process (livesum/liveall/livemax...) were removed above; "all"/"max"/... modes
+            # describe processes, and a dead one has nothing left to say.
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(filename)
+
+
+def _archive_add(*, source: str, archive: str) -> None:
+    values = list(MmapedDict.read_all_values_from_file(source))
+    store = MmapedDict(archive)
+    try:
+        for key, value, timestamp, _pos in values:
+            current, _ = store.read_value(key)
+            store.write_value(key, current + value, timestamp)
+    finally:
+        store.close()

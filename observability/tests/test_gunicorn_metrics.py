@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -70,8 +71,9 @@ def four_workers(child_env, tmp_path):
     server.stop()
 
 
-def test_request_total_is_exact_and_never_decreases_across_a_killed_worker(four_workers: AppServer) -> None:
+def test_request_total_is_exact_and_never_decreases_across_a_killed_worker(four_workers: AppServer, child_env) -> None:
     server = four_workers
+    multiproc_dir = Path(child_env["VAR_DIR"]) / "prometheus" / "app"  # settings' default under the child's VAR_DIR
     totals: list[float] = []
     failures: list[str] = []
     done = threading.Event()
@@ -103,6 +105,11 @@ def test_request_total_is_exact_and_never_decreases_across_a_killed_worker(four_
     assert totals[-1] == REQUESTS_SENT
     assert len(totals) > 10
     assert totals == sorted(totals), "the request total went down between two scrapes"
+    # The dead worker's counters live on in the archive file; its own files are gone (they used to pile up).
+    assert multiproc_dir.is_dir()
+    leftovers = list(multiproc_dir.glob(f"*_{victim}.db"))
+    assert leftovers == [], leftovers
+    assert (multiproc_dir / "counter_archive.db").exists()
 
 
 def test_metrics_are_not_served_on_the_app_port_and_pass_promtool(four_workers: AppServer) -> None:
