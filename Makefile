@@ -137,7 +137,7 @@ lab-status: $(STAMP) ## Show each lab component; non-zero exit when one is down 
 # --- experiments ------------------------------------------------------------------------------------
 .PHONY: experiment
 experiment: $(STAMP) system-deps ## Run an experiment (NAME=baseline; `make experiments-list`) and write reports/<run-id>/
-	$(PY) -m experiments.run $(NAME)
+	$(PY) -m experiments.run $(NAME)$(if $(filter command line environment,$(origin PROFILE)), --profile $(PROFILE),)
 
 .PHONY: experiments-list
 experiments-list: $(STAMP) ## List the experiment catalogue (experiments/catalogue/*.yaml)

@@ -6,6 +6,7 @@ Exit status: 0 when every expectation held, 1 when one failed, 2 when the experi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -59,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="multiply every duration and schedule time (EXPERIMENT_TIME_SCALE)",
     )
+    parser.add_argument(
+        "--profile",
+        choices=("embedded", "services"),
+        help="run on this profile instead of the catalogue file's (variants that name their own keep it)",
+    )
     lab_mode = parser.add_mutually_exclusive_group()
     lab_mode.add_argument("--keep-lab", action="store_true", help="leave the lab running afterwards")
     lab_mode.add_argument("--down", action="store_true", help="stop the lab afterwards even if it was running before")
@@ -71,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         if scale <= 0:
             raise ValueError(f"--time-scale must be positive, got {scale:g}")
         experiment = experiment_load(name=args.name).scaled(scale)
+        if args.profile:
+            experiment = dataclasses.replace(experiment, profile=args.profile)
     except (CatalogueError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
