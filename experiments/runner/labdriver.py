@@ -96,7 +96,7 @@ class LabDriver:
             self.seeded.add(self.layout[0])
 
     def place_ids(self, path: Path) -> Path:
-        result = self.lab.manage("shell", "-c", _PLACE_IDS, check=False, timeout_s=120)
+        result = self.lab.manage("shell", "--no-imports", "-c", _PLACE_IDS, check=False, timeout_s=120)
         ids = [line for line in result.stdout.split() if line.isdigit()]
         if result.returncode != 0 or not ids:
             raise LabError(f"could not read place ids from the lab's database:\n{result.stderr[-2000:]}")
