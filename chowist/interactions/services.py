@@ -30,6 +30,9 @@ from workers.jobs import enqueue_on_commit
 ONCE_A_DAY_KINDS = frozenset({InteractionKind.LIKE, InteractionKind.BOOKMARK})
 
 
+PLACE_ID_MAX = 2**63 - 1
+
+
 class UnknownPlace(LookupError):
     pass
 
@@ -55,7 +58,10 @@ def interaction_record(
     # No SELECT for the place first: the inbox row's foreign key checks it on commit (the constraints are
     # deferred), so the usual request is one INSERT; only a failure looks the place up. Inside a caller's
     # transaction that commit is the caller's, too late for a 404: look the place up first there.
-    if connection.in_atomic_block and not Place.objects.filter(pk=place_id).exists():
+    # An id no BIGINT holds would fail the INSERT itself (a DataError, not the foreign key): it names no place.
+    if not 0 < place_id <= PLACE_ID_MAX or (
+        connection.in_atomic_block and not Place.objects.filter(pk=place_id).exists()
+    ):
         raise UnknownPlace(f"place {place_id} does not exist")
     try:
         # The 202 promises the row is kept: fsync this commit even though SQLite runs with synchronous=NORMAL.

@@ -172,3 +172,5 @@ def test_unknown_place_is_404_when_the_request_commits_its_own_insert(client):
     assert not Interaction.objects.exists()
     place = make_place()
     assert _post(client, place.pk, {"kind": "like"}).status_code == 202
+    for pk in (2**63, 10**30):  # beyond BIGINT: a 404 too, never the INSERT's 500
+        assert _post(client, pk, {"kind": "view"}).status_code == 404
