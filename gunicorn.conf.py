@@ -42,6 +42,9 @@ def on_starting(server):
     from observability.exposition import multiprocess_dir_reset
 
     multiprocess_dir_reset(path=app.PROMETHEUS_MULTIPROC_DIR)
+    app.GUNICORN_READY_DIR.mkdir(parents=True, exist_ok=True)
+    for stale in app.GUNICORN_READY_DIR.iterdir():
+        stale.unlink(missing_ok=True)
 
 
 def when_ready(server):
@@ -57,6 +60,11 @@ def post_fork(server, worker):
     setup(service="app")
 
 
+def post_worker_init(worker):
+    # Called once the worker has imported the app, just before it accepts: the launcher's readiness mark.
+    (app.GUNICORN_READY_DIR / str(worker.pid)).touch()
+
+
 def worker_exit(server, worker):
     from observability.setup import shutdown
 
@@ -67,3 +75,4 @@ def child_exit(server, worker):
     from observability.exposition import worker_dead_mark
 
     worker_dead_mark(pid=worker.pid, path=app.PROMETHEUS_MULTIPROC_DIR)
+    (app.GUNICORN_READY_DIR / str(worker.pid)).unlink(missing_ok=True)

@@ -337,6 +337,9 @@ APP_METRICS_PORT = env_int("APP_METRICS_PORT", 9101)
 CONSUMER_METRICS_PORT = env_int("CONSUMER_METRICS_PORT", 9102)
 # The app's multiprocess metric files; gunicorn.conf.py empties it at start and exports it to the workers.
 PROMETHEUS_MULTIPROC_DIR = env_path("PROMETHEUS_MULTIPROC_DIR", VAR_DIR / "prometheus" / "app")
+# One empty file per gunicorn worker that has loaded the app (named by its pid): forked is not ready, and
+# the launcher waits for these before it sends the first request.
+GUNICORN_READY_DIR = env_path("GUNICORN_READY_DIR", VAR_DIR / "gunicorn-ready")
 METRICS_ADDR = env_str("METRICS_ADDR", "127.0.0.1")
 OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 # Share of traces recorded (parent-based: a sampled caller's trace is always kept). Recording every request

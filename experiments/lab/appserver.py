@@ -54,6 +54,7 @@ class AppServer:
     app_port: int
     metrics_port: int
     workers: int
+    ready_dir: Path
 
     @property
     def app_url(self) -> str:
@@ -69,6 +70,10 @@ class AppServer:
 
     def worker_pids(self) -> list[int]:
         return self.process.children()
+
+    def ready_worker_pids(self) -> list[int]:
+        """Live workers that have loaded the app (gunicorn.conf.py's post_worker_init marks them)."""
+        return [pid for pid in self.worker_pids() if (self.ready_dir / str(pid)).exists()]
 
     def cpu_seconds(self) -> float:
         """User + system CPU time used so far by the master and its live workers."""
@@ -91,15 +96,19 @@ def gunicorn_start(
 ) -> AppServer:
     """gunicorn -c gunicorn.conf.py chowist.wsgi:application, returned once every worker has booted.
 
-    `threads=None` leaves GUNICORN_THREADS to `env` and the settings' default. Ready means: `workers` live workers, the app port accepts connections (a bare TCP connect, so no probe
-    request shows up in the request metrics) and the metrics port answers.
+    `threads=None` leaves GUNICORN_THREADS to `env` and the settings' default. Ready means: `workers` live workers
+    that have loaded the app (forked is not enough: on a busy box importing Django takes seconds, longer than a
+    client's timeout), the app port accepts connections (a bare TCP connect, so no probe request shows up in the
+    request metrics) and the metrics port answers.
     """
+    ready_dir = log_path.parent / f"gunicorn-ready-{app_port}"
     child_env = {
         **env,
         "APP_HOST": LOCALHOST,
         "APP_PORT": str(app_port),
         "APP_METRICS_PORT": str(metrics_port),
         "GUNICORN_WORKERS": str(workers),
+        "GUNICORN_READY_DIR": str(ready_dir),
     }
     if threads is not None:
         child_env["GUNICORN_THREADS"] = str(threads)
@@ -107,14 +116,16 @@ def gunicorn_start(
         child_env["GUNICORN_WORKER_CONNECTIONS"] = str(worker_connections)
     process = start(gunicorn_argv(), name="gunicorn", log_path=log_path, env=child_env, cwd=ROOT)
 
-    def workers_booted() -> tuple[bool, str]:
-        booted = len(process.children())
-        return booted >= workers, f"{booted} of {workers} workers booted"
+    server = AppServer(process, app_port, metrics_port, workers, ready_dir)
+
+    def workers_loaded() -> tuple[bool, str]:
+        loaded = len(server.ready_worker_pids())
+        return loaded >= workers, f"{loaded} of {workers} workers loaded the app"
 
     try:
         process.wait_ready(
             [
-                workers_booted,
+                workers_loaded,
                 tcp_probe(app_port),
                 http_probe(f"http://{LOCALHOST}:{metrics_port}/metrics", any_status=True),
             ],
@@ -123,7 +134,7 @@ def gunicorn_start(
     except BaseException:
         process.stop()
         raise
-    return AppServer(process, app_port, metrics_port, workers)
+    return server
 
 
 def consumer_start(

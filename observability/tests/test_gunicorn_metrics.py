@@ -55,7 +55,7 @@ def _send(server: AppServer, count: int) -> list[int]:
 def _wait_for_respawn(server: AppServer, killed: int) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        pids = server.worker_pids()
+        pids = server.ready_worker_pids()
         if killed not in pids and len(pids) == server.workers:
             return
         time.sleep(0.1)
