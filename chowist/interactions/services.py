@@ -50,6 +50,10 @@ def interaction_record(
     user_id = user.pk if user is not None and user.is_authenticated else None
     mode = settings.INTERACTIONS_MODE
     now = timezone.now()
+    # An id no BIGINT holds names no place, and would fail any query that carries it (a DataError on
+    # PostgreSQL, an OverflowError in SQLite's driver): answer it before the first one.
+    if not 0 < place_id <= PLACE_ID_MAX:
+        raise UnknownPlace(f"place {place_id} does not exist")
     if user_id is not None and kind in ONCE_A_DAY_KINDS:
         earlier = interaction_same_day_get(user_id=user_id, place_id=place_id, kind=kind, now=now)
         if earlier is not None:
@@ -58,10 +62,7 @@ def interaction_record(
     # No SELECT for the place first: the inbox row's foreign key checks it on commit (the constraints are
     # deferred), so the usual request is one INSERT; only a failure looks the place up. Inside a caller's
     # transaction that commit is the caller's, too late for a 404: look the place up first there.
-    # An id no BIGINT holds would fail the INSERT itself (a DataError, not the foreign key): it names no place.
-    if not 0 < place_id <= PLACE_ID_MAX or (
-        connection.in_atomic_block and not Place.objects.filter(pk=place_id).exists()
-    ):
+    if connection.in_atomic_block and not Place.objects.filter(pk=place_id).exists():
         raise UnknownPlace(f"place {place_id} does not exist")
     try:
         # The 202 promises the row is kept: fsync this commit even though SQLite runs with synchronous=NORMAL.

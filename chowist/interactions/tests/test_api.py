@@ -174,3 +174,14 @@ def test_unknown_place_is_404_when_the_request_commits_its_own_insert(client):
     assert _post(client, place.pk, {"kind": "like"}).status_code == 202
     for pk in (2**63, 10**30):  # beyond BIGINT: a 404 too, never the INSERT's 500
         assert _post(client, pk, {"kind": "view"}).status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_logged_in_like_of_a_place_id_beyond_bigint_is_404(client):
+    """The same-day lookup of a logged-in like runs before the INSERT: the range check must come before it."""
+    client.force_login(make_user())
+    for kind in ("like", "bookmark", "view"):
+        for pk in (2**63, 58746462568117547565056):
+            response = _post(client, pk, {"kind": kind})
+            assert response.status_code == 404, (kind, pk, response.status_code)
+    assert not Interaction.objects.exists()
