@@ -249,6 +249,11 @@ class Process:
                 self.killed = True
                 _signal_group(pgid, signal.SIGKILL)
                 self._wait_group_gone(KILL_WAIT_S)
+        if self.popen is not None:
+            # A multi-threaded leader whose main thread has exited shows as a zombie while its other threads
+            # finish, and cannot be waited for until they have: the group looks gone before the exit code exists.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout=KILL_WAIT_S)
         self._reap()
         return self.returncode
 

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import free_port
 from experiments.lab.appserver import gunicorn_argv
-from experiments.lab.nginx import NginxSpec, nginx_argv, nginx_binary, nginx_write
+from experiments.lab.nginx import FAIL_TIMEOUT_S, NginxSpec, nginx_argv, nginx_binary, nginx_write
 from experiments.lab.procs import Process, http_probe, start
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -103,7 +103,9 @@ def test_restarting_instances_one_at_a_time_behind_nginx_fails_no_request(tmp_pa
         for n in range(len(instances)):
             instances[n].stop(timeout_s=STOP_TIMEOUT_S)  # graceful: stop accepting, finish in-flight requests
             instances[n] = launch(n)
-            time.sleep(1)
+            # nginx skips an instance that refused a connection for FAIL_TIMEOUT_S: stopping the next one before
+            # nginx has taken this one back leaves no live upstream (a rolling deploy must wait for it too).
+            time.sleep(FAIL_TIMEOUT_S + 1)
         time.sleep(2)
     finally:
         stop.set()
