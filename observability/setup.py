@@ -8,12 +8,16 @@ LOGGING from observability.logs. Idempotent per process; a forked child sets its
 from __future__ import annotations
 
 import os
+import threading
 from functools import cache
 from pathlib import Path
 
 from observability import logs, release
 
 _state: dict[str, int | None] = {"pid": None}
+# huey's thread workers each call setup() as they start: the others must wait until the first has instrumented the
+# database clients, or they open connections (kept for the thread's life) that are never traced.
+_setup_lock = threading.Lock()
 
 
 @cache
@@ -46,39 +50,40 @@ def setup(*, service: str) -> None:
     """Logging context, then (when OBSERVABILITY is on) tracing and error reporting for this process."""
     logs.service_set(service)
     logs.structlog_configure()
-    if _state["pid"] == os.getpid():
-        return
-    _state["pid"] = os.getpid()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chowist.settings")
-    from django.conf import settings
+    with _setup_lock:
+        if _state["pid"] == os.getpid():
+            return
+        _state["pid"] = os.getpid()
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chowist.settings")
+        from django.conf import settings
 
-    if not settings.OBSERVABILITY:
-        return
-    from observability.tracing import tracing_init
+        if not settings.OBSERVABILITY:
+            return
+        from observability.tracing import tracing_init
 
-    tracing_init(
-        service_name=f"{settings.OTEL_SERVICE_NAME}-{service}",
-        sampler_ratio=settings.OTEL_TRACES_SAMPLER_RATIO,
-        otlp_endpoint=settings.OTEL_EXPORTER_OTLP_ENDPOINT,
-        spans_file=Path(settings.OTEL_SPANS_FILE),
-        spans_file_max_bytes=settings.OTEL_SPANS_FILE_MAX_MB * 2**20,
-        semconv_opt_in=settings.OTEL_SEMCONV_STABILITY_OPT_IN,
-        excluded_urls=settings.OTEL_PYTHON_DJANGO_EXCLUDED_URLS,
-        # The Django instrumentation edits MIDDLEWARE, so it must run before the WSGI handler is built (gunicorn's
-        # post_fork comes before the worker loads the app); the consumer serves no requests.
-        django=service == "app",
-    )
-    if settings.SENTRY_DSN:
-        from observability.errors import errors_init
-
-        errors_init(
-            dsn=settings.SENTRY_DSN,
-            environment=settings.SENTRY_ENVIRONMENT,
-            release=git_sha(),
-            sample_rate=settings.SENTRY_SAMPLE_RATE,
-            traces_sample_rate=settings.SENTRY_TRACES_SAMPLE_RATE,
-            send_default_pii=settings.SENTRY_SEND_DEFAULT_PII,
+        tracing_init(
+            service_name=f"{settings.OTEL_SERVICE_NAME}-{service}",
+            sampler_ratio=settings.OTEL_TRACES_SAMPLER_RATIO,
+            otlp_endpoint=settings.OTEL_EXPORTER_OTLP_ENDPOINT,
+            spans_file=Path(settings.OTEL_SPANS_FILE),
+            spans_file_max_bytes=settings.OTEL_SPANS_FILE_MAX_MB * 2**20,
+            semconv_opt_in=settings.OTEL_SEMCONV_STABILITY_OPT_IN,
+            excluded_urls=settings.OTEL_PYTHON_DJANGO_EXCLUDED_URLS,
+            # The Django instrumentation edits MIDDLEWARE, so it must run before the WSGI handler is built (gunicorn's
+            # post_fork comes before the worker loads the app); the consumer serves no requests.
+            django=service == "app",
         )
+        if settings.SENTRY_DSN:
+            from observability.errors import errors_init
+
+            errors_init(
+                dsn=settings.SENTRY_DSN,
+                environment=settings.SENTRY_ENVIRONMENT,
+                release=git_sha(),
+                sample_rate=settings.SENTRY_SAMPLE_RATE,
+                traces_sample_rate=settings.SENTRY_TRACES_SAMPLE_RATE,
+                send_default_pii=settings.SENTRY_SEND_DEFAULT_PII,
+            )
 
 
 def shutdown() -> None:
