@@ -293,7 +293,11 @@ def test_services_profile_through_pgbouncer(redis_url: str) -> None:
             *("postgres-exporter", "redis-exporter"),
         }
         deadline = time.monotonic() + SCRAPE_WAIT_S
-        while _up_by_job(lab.prometheus_url).get("postgres") != "1" and time.monotonic() < deadline:
+        # Prometheus scrapes the two exporters independently: wait for both, not only the first.
+        while time.monotonic() < deadline:
+            seen = _up_by_job(lab.prometheus_url)
+            if seen.get("postgres") == "1" and seen.get("redis") == "1":
+                break
             time.sleep(1)
         up = _up_by_job(lab.prometheus_url)
         assert up.get("postgres") == "1" and up.get("redis") == "1", up
