@@ -39,8 +39,10 @@ def django_instrument() -> None:
 
     from observability import metrics
     from observability.middleware import request_context_clear
+    from observability.prometheus import library_metrics_memoize
     from observability.signals import business_signals_connect
 
+    library_metrics_memoize()
     business_signals_connect()
     request_finished.connect(request_context_clear, dispatch_uid="observability.request_context_clear")
     metrics.build_info_set(version=settings.APP_VERSION, git_sha=git_sha())

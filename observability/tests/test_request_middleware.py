@@ -24,6 +24,16 @@ def test_a_request_is_counted_and_timed_under_its_url_name(client) -> None:
     assert sample(LATENCY_COUNT, view="core:healthz", method="GET") == timed + 1
 
 
+def test_requests_in_flight_return_to_zero(client) -> None:
+    # The lean middleware pair (observability/prometheus.py) keeps the two series the in-flight panel subtracts.
+    before = sample("django_http_requests_before_middlewares_total")
+    answered = sample("django_http_responses_before_middlewares_total")
+    client.get("/healthz")
+    client.get("/no/such/page/")
+    assert sample("django_http_requests_before_middlewares_total") == before + 2
+    assert sample("django_http_responses_before_middlewares_total") == answered + 2
+
+
 def test_the_slo_threshold_is_a_bucket_edge(client) -> None:
     client.get("/healthz")
     assert sample(
