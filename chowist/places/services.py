@@ -17,6 +17,8 @@ from chowist.places.photos import photo_validate
 from chowist.places.tasks import make_place_thumbnail, send_review_confirmation
 from workers.jobs import enqueue_on_commit
 
+# What redoes a thumbnail or confirmation whose task could not be queued (named in the enqueue warning).
+LOST_JOBS_SWEEP = "requeue_lost_jobs (the lost-jobs sweep)"
 PLACE_EDITABLE_FIELDS = ("name", "description", "address", "city", "phone", "min_party_size", "max_party_size")
 
 
@@ -51,9 +53,9 @@ def place_photo_set(*, place: Place, uploaded: UploadedFile) -> Place:
         place.photo.save(f"{place.pk}-{uuid.uuid4().hex}.{extension}", uploaded, save=False)
         place.thumbnail = ""
         place.save(update_fields=["photo", "thumbnail", "updated_at"])
-        # Not robust, as before the move: a queue outage answers 500 after the photo is stored (the thumbnail's
-        # durability is issue 15's).
-        enqueue_on_commit(make_place_thumbnail, place.pk, robust=False)
+        # The photo is committed and the client is told 202: a queue outage must not turn that into a 500. The
+        # thumbnail is not lost either: a photo without one is what requeue_lost_jobs looks for.
+        enqueue_on_commit(make_place_thumbnail, place.pk, recovered_by=LOST_JOBS_SWEEP)
     return place
 
 
@@ -87,8 +89,9 @@ def _review_write(*, place: Place, author: AbstractBaseUser, rating: int, commen
         Place.objects.filter(pk=place.pk).update(
             review_count=F("review_count") + 1, rating_sum=F("rating_sum") + rating, updated_at=now
         )
-        # The review is committed; a queue outage must not turn that into a 500.
-        enqueue_on_commit(send_review_confirmation, review.pk)
+        # The review is committed; a queue outage must not turn that into a 500, and the e-mail is not lost: an
+        # unconfirmed review is what requeue_lost_jobs looks for.
+        enqueue_on_commit(send_review_confirmation, review.pk, recovered_by=LOST_JOBS_SWEEP)
         return ReviewResult(review=review, created=True)
 
 
