@@ -7,6 +7,11 @@ Configured by `DATABASE_REPLICA_URL` (settings add the `replica` alias and this 
 - A request reads from the replica unless it has already written, is inside a transaction on the primary, or
   its client wrote within `DB_READ_YOUR_WRITES_S` (a cookie the middleware sets after a write). The cookie is not
   signed on purpose: forging it only buys the client reads from the primary.
+- A view whose writes its client never reads back (`@read_your_writes_exempt`: the interaction POST appends a
+  row to the inbox, counted later by the consumer) does not set that cookie: otherwise every visitor who sends
+  interactions while browsing would read everything from the primary and the replica would serve almost nothing.
+  Reads inside such a request that decide its write (a duplicate check) ask the write's database
+  (`router.db_for_write`), not the replica.
 - A replica that cannot be reached is skipped for `DB_REPLICA_RETRY_S`: reads go to the primary, logged once per
   outage as `replica_unavailable` and counted in `chowist_db_replica_fallbacks_total`. A safe request whose
   replica query fails mid-way is answered again from the primary, so a dying replica costs latency, not a 5xx.
@@ -19,6 +24,7 @@ import contextvars
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import structlog
 from django.conf import settings
@@ -39,6 +45,8 @@ log = structlog.get_logger("chowist.db")
 class _RequestRouting:
     pinned: bool = False  # read from the primary: the client wrote recently, or this request did
     wrote: bool = False
+    # The view declared its writes are never read back by its client (read_your_writes_exempt): no pin cookie.
+    exempt: bool = False
     used_replica: bool = False
     replica_failed: bool = False
 
@@ -92,6 +100,21 @@ def _replica_usable() -> bool:
     return True
 
 
+EXEMPT_ATTRIBUTE = "read_your_writes_exempt"
+V = TypeVar("V", bound=Callable[..., HttpResponse])
+
+
+def read_your_writes_exempt(view: V) -> V:
+    """Mark a view whose writes its client never reads back: they do not pin the client to the primary.
+
+    For fire-and-forget writes only (an inbox row counted later, a log of views): a page the client then
+    loads may come from a replica that has not replayed the write yet. The attribute survives decorators
+    built with functools.wraps, which copy the wrapped function's __dict__.
+    """
+    setattr(view, EXEMPT_ATTRIBUTE, True)
+    return view
+
+
 class PrimaryReplicaRouter:
     """Django database router: see the module docstring."""
 
@@ -135,7 +158,7 @@ class ReadYourWritesMiddleware:
         response, state = self._handle(request, pinned=self._recently_wrote(request))
         if state.replica_failed and request.method in SAFE_METHODS and not state.wrote:
             response, state = self._handle(request, pinned=True)
-        if state.wrote:
+        if state.wrote and not state.exempt:
             response.set_cookie(
                 PIN_COOKIE,
                 "1",
@@ -158,6 +181,11 @@ class ReadYourWritesMiddleware:
     @staticmethod
     def _recently_wrote(request: HttpRequest) -> bool:
         return settings.DB_READ_YOUR_WRITES_S > 0 and PIN_COOKIE in request.COOKIES
+
+    def process_view(self, request: HttpRequest, view_func: Callable[..., HttpResponse], *args: object) -> None:
+        state: _RequestRouting | None = getattr(request, "_db_routing", None)
+        if state is not None and getattr(view_func, EXEMPT_ATTRIBUTE, False):
+            state.exempt = True
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
         state: _RequestRouting | None = getattr(request, "_db_routing", None)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, router, transaction
 from django.utils import timezone
 
 from chowist.core.durability import durable_commit
@@ -91,8 +91,12 @@ def interaction_record(
 def interaction_same_day_get(*, user_id: int, place_id: int, kind: str, now: datetime) -> Interaction | None:
     """The user's earlier interaction of this kind with this place on the same UTC day, if any."""
     day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    # This read decides a write, and the request that writes does not pin its client to the primary
+    # (chowist/core/db_routing.py): ask the database the write goes to, never a replica that may lag the
+    # user's like of a moment ago.
     return (
-        Interaction.objects.filter(user_id=user_id, place_id=place_id, kind=kind, created_at__gte=day_start)
+        Interaction.objects.db_manager(router.db_for_write(Interaction))
+        .filter(user_id=user_id, place_id=place_id, kind=kind, created_at__gte=day_start)
         .order_by("id")
         .first()
     )

@@ -9,6 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from chowist.core.api import ApiError, api_view, int_param, parse_json_object
+from chowist.core.db_routing import read_your_writes_exempt
 from chowist.core.page_cache import POPULAR, page_cache_skip, page_cached
 from chowist.core.ratelimit import rate_limit_check
 from chowist.interactions import selectors, services
@@ -18,6 +19,9 @@ _WINDOW = re.compile(r"^([0-9]{1,4})d$")
 
 # No CSRF token: the body must be application/json, which a cross-site form cannot send without a CORS
 # preflight that this app never answers, and the write is an anonymous-capable counter bump.
+# The client never reads its interaction back (the inbox is counted later, into rankings cached for a minute):
+# it must not pin the client's next pages to the primary (chowist/core/db_routing.py).
+@read_your_writes_exempt
 @csrf_exempt
 @api_view("POST")
 def record(request: HttpRequest, pk: int) -> JsonResponse:

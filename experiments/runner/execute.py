@@ -19,9 +19,12 @@ from experiments.runner.loadgen import LocustProcess
 from experiments.runner.measure import RunMeasurement, RunWindow, counters_read, run_measure
 from experiments.runner.progress import ProgressDisplay
 from experiments.runner.prom import Prometheus, PrometheusError
+from experiments.runner.readback import ReadBackProbe
 
 # A scrape happens every few seconds; waiting for one after the lab went quiet takes at most this.
 SCRAPE_WAIT_S = 30.0
+# Write-then-read checks per run of an experiment that expects read_your_writes.
+READ_BACK_CYCLES = 10
 WARMUP_PATHS = ("/", "/places/", "/api/places/", "/api/places/?q=pizza", "/api/places/popular/?limit=10&window=7d")
 
 
@@ -131,10 +134,13 @@ class Runner:
             prefix=f"{index:02d}-{_slug(variant.name)}-{plan.repeat}",
         )
         schedule = Schedule(self.driver, self.experiment.schedule)
+        probe = self._read_back_probe(plan)
         self.display.phase(f"{label}: load {plan.users} users for {plan.duration_s:g} s")
         load_start = time.time()
         locust.start()
         schedule.start(load_start)
+        if probe is not None:
+            probe.start()
         rss_peak: dict[str, float] = {}
         samples: list[dict] = []
         last_update = 0.0
@@ -166,6 +172,7 @@ class Runner:
         finally:
             locust.stop()
             schedule.stop()
+            read_back = probe.stop() if probe is not None else None
         load_end = time.time()
         if schedule.errors:
             raise RuntimeError("the fault schedule failed:\n" + "\n".join(schedule.errors))
@@ -196,6 +203,20 @@ class Runner:
             window_set=self.lab.config.window_set,
             lab_rss_mb=rss_peak,
             resource_samples=samples,
+            read_back=read_back,
+        )
+
+    def _read_back_probe(self, plan: RunPlan) -> ReadBackProbe | None:
+        """The read-your-writes check (readback.py) when an expectation asks for it: its cycles spread over the
+        middle of the load, after the users have spawned and before they stop."""
+        wanted = [x for x in self.experiment.expectations if x.type == "read_your_writes"]
+        if not any(x.variant in (None, plan.variant.name) for x in wanted):
+            return None
+        return ReadBackProbe(
+            self.lab.app_url,
+            cycles=READ_BACK_CYCLES,
+            delay_s=plan.duration_s * 0.2,
+            interval_s=plan.duration_s * 0.6 / (READ_BACK_CYCLES - 1),
         )
 
     def _warm_up(self, ids_file: Path, count: int) -> None:

@@ -122,6 +122,24 @@ def _self_check_holds(p: Params, e: Evidence) -> Outcome:
     )
 
 
+def _read_your_writes(p: Params, e: Evidence) -> Outcome:
+    def ok(v: Variant) -> bool:
+        rb = v.get("read_your_writes")
+        return bool(rb) and rb["checks"] > 0 and rb["read_back"] == rb["checks"]
+
+    def say(v: Variant) -> str:
+        rb = v.get("read_your_writes")
+        if not rb:
+            return f"{v['name']}: no check ran"
+        failures = f" ({'; '.join(rb['failures'])})" if rb["failures"] else ""
+        return (
+            f"{v['name']}: {rb['read_back']}/{rb['checks']} writes read back at once, "
+            f"{rb['pinned']} pinned to the primary by the write{failures}"
+        )
+
+    return _each(e.variants, ok, say)
+
+
 def _knee_found(p: Params, e: Evidence) -> Outcome:
     knee = e.knee
     if knee and knee["found"]:
@@ -295,6 +313,13 @@ EXPECTATIONS: dict[str, ExpectationType] = {
             ),
             _files_bounded,
             durations=frozenset({"from_s"}),
+        ),
+        ExpectationType(
+            # The runner's probe (readback.py) writes and reads back beside the load when this is expected.
+            "read_your_writes",
+            frozenset(),
+            lambda p: "a client reads its own write at once (profile edited, then its page shows the edit), under load",
+            _read_your_writes,
         ),
         ExpectationType(
             "knee_found",

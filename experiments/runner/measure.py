@@ -17,6 +17,7 @@ from experiments.runner import queries as q
 from experiments.runner.config import THROUGHPUT_AGREEMENT
 from experiments.runner.loadgen import LocustResult
 from experiments.runner.prom import Prometheus
+from experiments.runner.readback import ReadBack
 from monitoring.config import CONFIG
 from slo.policy import duration_seconds, window_duration
 
@@ -115,6 +116,8 @@ class RunMeasurement:
     lab_rss_by_component_mb: dict[str, float] = field(default_factory=dict)
     # experiments/runner/resources.py samples, one per progress tick of the load.
     resource_samples: list[dict] = field(default_factory=list)
+    # The read-your-writes check (readback.py), when the experiment expects it.
+    read_back: ReadBack | None = None
 
     @property
     def variant(self) -> str:
@@ -149,19 +152,22 @@ def run_measure(
     window_set: str,
     lab_rss_mb: dict[str, float],
     resource_samples: list[dict] | None = None,
+    read_back: ReadBack | None = None,
 ) -> RunMeasurement:
     """The run's numbers: counter differences between the window's edges, Prometheus's view over the window,
     alerts; `lab_rss_mb` is the lab's peak resident memory by component."""
     deltas = {name: max(after[name] - before[name], 0.0) for name in COUNTERS}
     window_s, t1 = window.seconds, window.t1
     prom_requests = round(deltas["requests"])
+    # The read-your-writes probe's requests reach views too: the clients' side of the count includes them.
+    sent = locust.app_view_requests + (read_back.requests if read_back else 0)
     agreement = Agreement(
-        locust_requests=locust.app_view_requests,
+        locust_requests=sent,
         prometheus_requests=prom_requests,
         connection_errors=locust.connection_errors,
         tolerance=window.users,
         # Static files never reach a view: both sides count only the requests a view answered.
-        locust_rps=locust.app_view_requests / locust.active_s if locust.active_s else 0.0,
+        locust_rps=sent / locust.active_s if locust.active_s else 0.0,
         # Same active interval as Locust's own rate: the check is then exactly "same requests counted".
         prometheus_rps=prom_requests / locust.active_s if locust.active_s else 0.0,
     )
@@ -179,6 +185,7 @@ def run_measure(
         alerts_fired=alerts_measure(prom=prom, alerts_file=alerts_file, t0=window.t0, t1=t1, origin=window.load_start),
         lab_rss_by_component_mb={name: round(mb, 1) for name, mb in lab_rss_mb.items()},
         resource_samples=list(resource_samples or []),
+        read_back=read_back,
     )
 
 

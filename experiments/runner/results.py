@@ -117,6 +117,20 @@ def variant_summary(name: str, settings: dict[str, str], runs: list[RunMeasureme
         "runs": [run_summary(r) for r in runs],
         # The longest run's resource samples (RSS, open files, bounded files); the soak's evidence.
         "resource_samples": max(runs, key=lambda r: len(r.resource_samples)).resource_samples,
+        "read_your_writes": _read_back_sum(runs),
+    }
+
+
+def _read_back_sum(runs: list[RunMeasurement]) -> dict[str, Any] | None:
+    """The read-your-writes checks of a variant's runs, added up (None when the experiment made none)."""
+    checked = [r.read_back for r in runs if r.read_back is not None]
+    if not checked:
+        return None
+    return {
+        "checks": sum(c.checks for c in checked),
+        "read_back": sum(c.read_back for c in checked),
+        "pinned": sum(c.pinned for c in checked),
+        "failures": [f for c in checked for f in c.failures][:5],
     }
 
 

@@ -82,6 +82,19 @@ CASES = {
         Evidence([BAD], 0.0, None),
     ),
     "knee_found": ({}, Evidence([], 0.0, KNEE_FOUND), Evidence([], 0.0, KNEE_NONE)),
+    "read_your_writes": (
+        {},
+        Evidence([_variant(read_your_writes={"checks": 10, "read_back": 10, "pinned": 10, "failures": []})], 0.0, None),
+        # One stale read fails it, and so does a variant where no check ran.
+        Evidence(
+            [
+                _variant(read_your_writes={"checks": 10, "read_back": 9, "pinned": 0, "failures": ["stale"]}),
+                _variant(read_your_writes=None),
+            ],
+            0.0,
+            None,
+        ),
+    ),
     "rss_growth_below": (
         {"percent": 10, "from_s": 300},
         Evidence([_variant(resource_samples=SAMPLES_STEADY)], 0.0, None),

@@ -227,6 +227,7 @@ def test_results_json_keys_are_the_contract(tmp_path: Path) -> None:
         "drained",
         "runs",
         "resource_samples",
+        "read_your_writes",
     ]
     assert list(variant["latency_ms"]) == ["p50", "p95", "p99"]
     assert list(variant["job_lag_s"]) == ["p50", "p95", "p99", "max"]

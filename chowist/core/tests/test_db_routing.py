@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponse
+
 from chowist.core.db_routing import PRIMARY, PrimaryReplicaRouter, _request, _RequestRouting
 
 
@@ -36,3 +38,25 @@ def test_only_the_primary_is_migrated() -> None:
     router = PrimaryReplicaRouter()
     assert router.allow_migrate("default", "places")
     assert not router.allow_migrate("replica", "places")
+
+
+def test_a_view_whose_writes_are_never_read_back_does_not_pin_its_client() -> None:
+    # The interaction POST: an inbox row the consumer counts later. Pinning on it sent a browsing client's every
+    # read to the primary for DB_READ_YOUR_WRITES_S, and a replica-backed lab served almost no reads.
+    from django.test import RequestFactory
+
+    from chowist.core.db_routing import ReadYourWritesMiddleware, read_your_writes_exempt
+    from chowist.interactions import views
+
+    middleware = ReadYourWritesMiddleware(lambda request: HttpResponse())
+    for view, exempt in ((views.record, True), (views.popular, False)):
+        request = RequestFactory().post("/")
+        request._db_routing = state = _RequestRouting()
+        middleware.process_view(request, view, (), {})
+        assert state.exempt is exempt, view
+
+    @read_your_writes_exempt
+    def plain(request: object) -> HttpResponse:
+        return HttpResponse()
+
+    assert getattr(plain, "read_your_writes_exempt", False)

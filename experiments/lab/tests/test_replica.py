@@ -206,6 +206,20 @@ def test_reads_use_the_replica_own_writes_the_primary_and_a_dead_replica_costs_n
 
         rating = 1 if authors(anonymous).get(REVIEWER) != 1 else 2
 
+        # An interaction is fire-and-forget (never read back by its sender): it must not pin the client.
+        request = urllib.request.Request(
+            base + f"/api/places/{place_id}/interactions/",
+            data=json.dumps({"kind": "view"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with anonymous.open(request, timeout=10) as response:
+            assert response.status == 202
+            assert "chowist_primary" not in (response.headers.get("Set-Cookie") or "")
+        replica_reads = _metric(metrics, "chowist_db_read_routes_total", database="replica")
+        # A search no page cache holds yet: its reads reach a database, the replica.
+        assert _fetch(anonymous, base + "/api/places/?q=no-pin-after-interaction")[0] == 200
+        assert _metric(metrics, "chowist_db_read_routes_total", database="replica") > replica_reads
+
         # Replay paused: the replica now lags by everything written from here on.
         _query(replica_url, "SELECT pg_wal_replay_pause()")
         login = _fetch(reviewer, base + "/accounts/login/")[1]
