@@ -204,6 +204,7 @@ class Runner:
             lab_rss_mb=rss_peak,
             resource_samples=samples,
             read_back=read_back,
+            database_url=self.lab.config.services_database_url if profile == "services" else "",
         )
 
     def _read_back_probe(self, plan: RunPlan) -> ReadBackProbe | None:

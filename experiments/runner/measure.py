@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
 
 from experiments.lab.webhook import read_alerts
 from experiments.runner import queries as q
@@ -118,6 +120,8 @@ class RunMeasurement:
     resource_samples: list[dict] = field(default_factory=list)
     # The read-your-writes check (readback.py), when the experiment expects it.
     read_back: ReadBack | None = None
+    # Where the database work went (db_measure); empty on SQLite.
+    database: dict[str, Any] = field(default_factory=dict)
 
     @property
     def variant(self) -> str:
@@ -153,6 +157,7 @@ def run_measure(
     lab_rss_mb: dict[str, float],
     resource_samples: list[dict] | None = None,
     read_back: ReadBack | None = None,
+    database_url: str = "",
 ) -> RunMeasurement:
     """The run's numbers: counter differences between the window's edges, Prometheus's view over the window,
     alerts; `lab_rss_mb` is the lab's peak resident memory by component."""
@@ -186,7 +191,33 @@ def run_measure(
         lab_rss_by_component_mb={name: round(mb, 1) for name, mb in lab_rss_mb.items()},
         resource_samples=list(resource_samples or []),
         read_back=read_back,
+        database=db_measure(prom=prom, t1=t1, window_s=window_s, active_s=locust.active_s, database_url=database_url),
     )
+
+
+def db_measure(*, prom: Prometheus, t1: float, window_s: int, active_s: float, database_url: str) -> dict[str, Any]:
+    """Queries per second per Django alias, the reads the replica router sent each way and the replica's share,
+    commits per second per PostgreSQL server in the lab's database, and the highest replication lag sampled.
+    Rates divide by the load's active seconds: nothing else queries in the window but the drain."""
+    per_s = active_s or float(window_s)
+
+    def by(query: str, label: str) -> dict[str, float]:
+        return {m.get(label, "?"): v for m, v in prom.vector(query, at=t1) if math.isfinite(v)}
+
+    reads = by(q.db_reads_by_database(window_s), "database")
+    out: dict[str, Any] = {
+        "queries_per_s": {
+            a: round(v / per_s, 1) for a, v in sorted(by(q.db_queries_by_alias(window_s), "alias").items())
+        },
+        "reads_routed": {d: round(v) for d, v in sorted(reads.items())},
+        "replica_read_share": round(reads.get("replica", 0.0) / sum(reads.values()), 4) if sum(reads.values()) else 0.0,
+    }
+    datname = urlparse(database_url).path.lstrip("/") if database_url.startswith("postgres") else ""
+    if datname:
+        commits = by(q.db_commits_by_server(window_s, datname), "server")
+        out["commits_per_s"] = {s: round(v / per_s, 1) for s, v in sorted(commits.items())}
+        out["replica_lag_max_s"] = round(_finite(prom.scalar(q.replica_lag_max(window_s), at=t1)), 3)
+    return out
 
 
 def slo_measure(*, prom: Prometheus, t1: float, window_s: int, window_set: str) -> dict[str, dict[str, float]]:

@@ -60,3 +60,28 @@ def slo_sli_queries(window_s: int) -> list[tuple[SloSpec, str, str]]:
     return [
         (spec, f"({spec.total_query_for(window)})", f"({spec.error_query_for(window)})") for spec in slo_spec_list()
     ]
+
+
+# Where a run's database work went (read replica experiments; the same series as the Database & cache dashboard).
+APP = CONFIG.app_selector
+
+
+def db_queries_by_alias(window_s: int) -> str:
+    """Queries the app ran per Django database alias (default = the primary, replica) over the window."""
+    return f"sum by (alias) (increase({M.db_queries}{{{APP}}}[{window_s}s]))"
+
+
+def db_reads_by_database(window_s: int) -> str:
+    """The router's decisions for reads inside requests: primary or replica (chowist/core/db_routing.py)."""
+    return f"sum by (database) (increase({M.db_read_routes}{{{APP}}}[{window_s}s]))"
+
+
+def db_commits_by_server(window_s: int, datname: str) -> str:
+    """Transactions committed in the lab's database per PostgreSQL server (prometheus-postgres-exporter: primary,
+    replica); other databases of a shared server are left out."""
+    selector = f'job="{CONFIG.jobs.postgres}", datname="{datname}"'
+    return f"sum by (server) (increase(pg_stat_database_xact_commit{{{selector}}}[{window_s}s]))"
+
+
+def replica_lag_max(window_s: int) -> str:
+    return f'max(max_over_time({M.replica_lag}{{job="{CONFIG.jobs.postgres}"}}[{window_s}s]))'

@@ -71,6 +71,40 @@ def artefacts_copy(*, lab_logs: dict[str, Path], alerts_file: Path, report_dir: 
     (report_dir / "alerts.jsonl").write_text("".join(f"{line}\n" for line in lines))
 
 
+def _database_section(runs: list[RunMeasurement]) -> list[str]:
+    """Where each run's database work went: only when a read replica was routed to or a server was scraped."""
+    shown = [m for m in runs if m.database.get("reads_routed") or m.database.get("commits_per_s")]
+    if not shown:
+        return []
+
+    def pairs(values: dict[str, float]) -> str:
+        return ", ".join(f"{k} {v:g}" for k, v in values.items()) or "—"
+
+    return [
+        "## Databases",
+        "",
+        "Queries the app ran per Django alias (`default` is the primary), the replica router's decisions for reads "
+        "inside requests, commits in the lab's database per PostgreSQL server (prometheus-postgres-exporter) and "
+        "the highest replication lag sampled; rates per second of load.",
+        "",
+        _table(
+            ["run", "queries/s by alias", "reads routed", "replica share of reads", "commits/s by server", "lag max s"],
+            [
+                [
+                    f"{m.variant} #{m.repeat}",
+                    pairs(m.database.get("queries_per_s", {})),
+                    pairs(m.database.get("reads_routed", {})),
+                    f"{m.database.get('replica_read_share', 0.0):.1%}",
+                    pairs(m.database.get("commits_per_s", {})),
+                    m.database.get("replica_lag_max_s", "—"),
+                ]
+                for m in runs
+            ],
+        ),
+        "",
+    ]
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -205,6 +239,7 @@ def report_write(
         ),
         "",
     ]
+    lines += _database_section(runs)
     lines += _comparison_section(r)
     lines += _journey_section(r)
     lines += _knee_section(r)

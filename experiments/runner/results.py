@@ -118,6 +118,8 @@ def variant_summary(name: str, settings: dict[str, str], runs: list[RunMeasureme
         # The longest run's resource samples (RSS, open files, bounded files); the soak's evidence.
         "resource_samples": max(runs, key=lambda r: len(r.resource_samples)).resource_samples,
         "read_your_writes": _read_back_sum(runs),
+        # The first run's database figures (per-run ones are in runs[]).
+        "database": runs[0].database,
     }
 
 
@@ -150,6 +152,7 @@ def run_summary(r: RunMeasurement) -> dict[str, Any]:
         "loadgen_cpu_percent": round(r.locust.cpu_percent, 1),
         "events": list(r.window.events),
         "by_name": r.locust.by_name,
+        "database": r.database,
     }
 
 

@@ -228,6 +228,7 @@ def test_results_json_keys_are_the_contract(tmp_path: Path) -> None:
         "runs",
         "resource_samples",
         "read_your_writes",
+        "database",
     ]
     assert list(variant["latency_ms"]) == ["p50", "p95", "p99"]
     assert list(variant["job_lag_s"]) == ["p50", "p95", "p99", "max"]
@@ -242,6 +243,7 @@ def test_results_json_keys_are_the_contract(tmp_path: Path) -> None:
         "loadgen_cpu_percent",
         "events",
         "by_name",
+        "database",
     ]
     assert list(variant["runs"][0]["window"]) == ["t0", "t1", "load_start", "load_end"]
     assert variant["lab_rss_peak_mb"] == 400.0 and variant["drained"] is True
