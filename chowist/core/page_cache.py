@@ -26,18 +26,23 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from functools import wraps
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, ResolverMatch, resolve
 from django.utils.cache import patch_vary_headers
+from opentelemetry import trace
+
+from chowist.core import faults
 
 SITE = "site"
 PLACES = "places"
-_KEY_PREFIX = "page:"
+# "page2": entries hold the response headers (before, only the content type).
+_KEY_PREFIX = "page2:"
 _GEN_PREFIX = "pagegen:"
 _MESSAGES_COOKIE = "messages"
 
@@ -74,62 +79,102 @@ def _anonymous(request: HttpRequest) -> bool:
     return settings.SESSION_COOKIE_NAME not in cookies and _MESSAGES_COOKIE not in cookies
 
 
+@dataclass(frozen=True)
+class PageCacheSpec:
+    """What `@page_cached` declares on a view: the generations its pages depend on, and its own switches."""
+
+    generations: tuple[str | Callable[..., str], ...]
+    enabled: Callable[[], bool] | None
+    ttl: Callable[[], int] | None
+
+    def on(self) -> bool:
+        return self.enabled() if self.enabled is not None else settings.PAGE_CACHE
+
+    def timeout(self) -> int:
+        return self.ttl() if self.ttl is not None else settings.PAGE_CACHE_TTL
+
+    def names(self, kwargs: dict[str, Any]) -> list[str]:
+        return [SITE, *(g(**kwargs) if callable(g) else g for g in self.generations)]
+
+
 def page_cached(
     *generations: str | Callable[..., str],
     enabled: Callable[[], bool] | None = None,
     ttl: Callable[[], int] | None = None,
 ) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    """Cache the view's 200 responses to anonymous GET/HEAD requests, keyed by the full path.
+    """Declare the view's 200 responses to anonymous GET/HEAD requests cacheable, keyed by the full path.
 
     `generations` are names, or callables of the view's kwargs (`lambda pk: place_generation(pk)`); the site
     generation is always included. `enabled` and `ttl` override PAGE_CACHE / PAGE_CACHE_TTL for one view.
+    PageCacheMiddleware does the serving and storing; the declaration travels with the view through
+    functools.wraps (decorators applied above this one keep it).
     """
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            on = enabled() if enabled is not None else settings.PAGE_CACHE
-            if not on or request.method not in ("GET", "HEAD") or not _anonymous(request):
-                return view(request, *args, **kwargs)
-            names = [SITE, *(g(**kwargs) if callable(g) else g for g in generations)]
-            return _serve(request, view, args, kwargs, names, ttl() if ttl is not None else settings.PAGE_CACHE_TTL)
-
-        return wrapper
+        view.page_cache = PageCacheSpec(generations, enabled, ttl)  # type: ignore[attr-defined]
+        return view
 
     return decorator
 
 
-def _serve(
-    request: HttpRequest,
-    view: Callable[..., HttpResponse],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    names: Iterable[str],
-    timeout: int,
-) -> HttpResponse:
-    cache = caches["default"]
-    gen_keys = [_GEN_PREFIX + n for n in names]
-    key = _KEY_PREFIX + hashlib.md5(request.get_full_path().encode(), usedforsecurity=False).hexdigest()
-    found = cache.get_many([key, *gen_keys])
-    tokens = [found.get(k) for k in gen_keys]
-    entry = found.get(key)
-    if entry is not None and entry[0] == tokens:
-        _tokens, content, content_type = entry
-        response = HttpResponse(content, content_type=content_type)
+class PageCacheMiddleware:
+    """Answers a cached page before the rest of the middleware runs; stores a page after all of it has run.
+
+    It sits inside the observability middleware (metrics, the request log, the server span: a hit is a request
+    like any other there) and in front of everything else: a hit skips sessions, CSRF, authentication,
+    messages, the security headers' middleware and the view, and replays the stored status, headers and body,
+    which are what all of those produced for the stored render. Its URL resolution is kept on the request, so
+    the metrics and the log name the view as for a render. With a fault switched on (chowist/core/faults.py)
+    every request takes the full path, where the fault acts.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method not in ("GET", "HEAD") or not _anonymous(request):
+            return self.get_response(request)
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return self.get_response(request)
+        spec: PageCacheSpec | None = getattr(match.func, "page_cache", None)
+        if spec is None or not spec.on() or faults.faults_active():
+            return self.get_response(request)
+        cache = caches["default"]
+        gen_keys = [_GEN_PREFIX + n for n in spec.names(match.kwargs)]
+        key = _KEY_PREFIX + hashlib.md5(request.get_full_path().encode(), usedforsecurity=False).hexdigest()
+        found = cache.get_many([key, *gen_keys])
+        tokens = [found.get(k) for k in gen_keys]
+        entry = found.get(key)
+        if entry is not None and entry[0] == tokens:
+            request.resolver_match = match
+            _route_on_span(match)
+            _tokens, content, headers = entry
+            response = HttpResponse(content)
+            for name, value in headers:
+                response.headers[name] = value
+            return response
+        missing = {k: _fresh_token() for k, t in zip(gen_keys, tokens, strict=True) if t is None}
+        response = self.get_response(request)
+        # The same URL answers a visitor with a session differently: shared caches must not mix the two.
         patch_vary_headers(response, ("Cookie",))
+        if missing:
+            # Another worker may be adding the same token: only a page stamped with the winner's could be served,
+            # so this render is not stored; the next request finds the tokens in place.
+            for gen_key, token in missing.items():
+                cache.add(gen_key, token, timeout=None)
+            return response
+        if _storable(request, response, tokens):
+            cache.set(key, (tokens, response.content, list(response.items())), spec.timeout())
         return response
-    missing = {k: _fresh_token() for k, t in zip(gen_keys, tokens, strict=True) if t is None}
-    response = view(request, *args, **kwargs)
-    patch_vary_headers(response, ("Cookie",))
-    if missing:
-        # Another worker may be adding the same token: only a page stamped with the winner's could be served,
-        # so this render is not stored; the next request finds the tokens in place.
-        for gen_key, token in missing.items():
-            cache.add(gen_key, token, timeout=None)
-        return response
-    if _storable(request, response, tokens):
-        cache.set(key, (tokens, response.content, response["Content-Type"]), timeout)
-    return response
+
+
+def _route_on_span(match: ResolverMatch) -> None:
+    # OpenTelemetry's middleware names the route in process_view, which a hit never reaches.
+    span = trace.get_current_span()
+    if span.is_recording() and match.route:
+        span.set_attribute("http.route", match.route)
 
 
 def page_cache_skip(response: HttpResponse) -> HttpResponse:
@@ -149,6 +194,7 @@ def _storable(request: HttpRequest, response: HttpResponse, tokens: list[str]) -
         and response.status_code == 200
         and not response.streaming
         and not response.cookies
+        and not response.has_header("Set-Cookie")
         and not getattr(response, "page_cache_skip", False)
         # A page that used a CSRF token is tied to this visitor's cookie: another visitor's form would fail.
         and not request.META.get("CSRF_COOKIE_NEEDS_UPDATE")

@@ -165,3 +165,47 @@ def test_a_replica_render_soon_after_a_write_is_not_stored() -> None:
     assert _storable(request, HttpResponse("x"), [old, old])
     request._db_routing.used_replica = False
     assert _storable(request, HttpResponse("x"), [old, fresh])
+
+
+def test_a_hit_is_answered_like_the_render_and_counted_under_its_view(client):
+    # The cache answers in front of Django's middleware (PageCacheMiddleware): the replayed headers are the
+    # ones that middleware added to the stored render, and the metrics and the log still name the view.
+    from observability.tests.helpers import json_log_lines, sample
+
+    place = make_place(name="Header Hall")
+    url = reverse("places:detail", kwargs={"pk": place.pk})
+    rendered = client.get(url)
+    client.get(url)  # the first render minted the generation tokens; this one is stored
+    queries, _ = _queries(client, url)
+    assert queries == 0
+    counted = sample(
+        "django_http_responses_total_by_status_view_method_total", view="places:detail", method="GET", status="200"
+    )
+    with json_log_lines() as lines:
+        hit = client.get(url)
+    assert hit.content == rendered.content
+    for header in ("Content-Type", "X-Frame-Options", "X-Content-Type-Options", "Vary"):
+        assert hit[header] == rendered[header], header
+    assert (
+        sample(
+            "django_http_responses_total_by_status_view_method_total", view="places:detail", method="GET", status="200"
+        )
+        == counted + 1
+    )
+    assert [line["view"] for line in lines if line["event"] == "request"] == ["places:detail"]
+
+
+def test_an_active_fault_bypasses_the_cache(client, settings):
+    from chowist.core import faults
+
+    place = make_place(name="Faulty Fare")
+    url = reverse("places:detail", kwargs={"pk": place.pk})
+    _warm(client, [url])
+    faults.fault_set(name=faults.HTTP_5XX, value=1.0, views=["places:detail"])
+    try:
+        faults.faults_reload()
+        assert client.get(url).status_code >= 500
+    finally:
+        faults.fault_clear(name=faults.HTTP_5XX)
+        faults.faults_reload()
+    assert client.get(url).status_code == 200
