@@ -79,6 +79,9 @@ class Load:
     wait_ms: tuple[int, int] = (0, 0)
     processes: int = 1
     warmup_requests: int = 40
+    # Seconds of unmeasured load (the same users, mix and think time) before each measured run: caches then hold
+    # what a site that has been serving holds, and the run measures its steady state, not its cold start.
+    warmup_s: float = 0.0
     steps: Steps | None = None
 
 
@@ -192,7 +195,7 @@ def _load(where: str, data: Any) -> Load:
         where,
         data,
         {"users", "spawn_rate", "duration_s", "mix"},
-        {"wait_ms", "processes", "warmup_requests", "steps"},
+        {"wait_ms", "processes", "warmup_requests", "warmup_s", "steps"},
     )
     mix = d["mix"]
     if not isinstance(mix, dict) or not mix:
@@ -227,6 +230,7 @@ def _load(where: str, data: Any) -> Load:
         warmup_requests=_positive(
             f"{where}.warmup_requests", d.get("warmup_requests", 40), integer=True, allow_zero=True
         ),
+        warmup_s=_positive(f"{where}.warmup_s", d.get("warmup_s", 0), allow_zero=True),
         steps=steps,
     )
 

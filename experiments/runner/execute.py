@@ -116,6 +116,8 @@ class Runner:
         self._drain()
         self.display.phase(f"{label}: warming up ({self.experiment.load.warmup_requests} requests)")
         self._warm_up(ids_file, self.experiment.load.warmup_requests)
+        if self.experiment.load.warmup_s:
+            self._warm_up_load(plan, ids_file=ids_file, label=label, index=index)
         jobs = q.SCRAPED_JOBS
         quiet = time.time()
         t0 = self.prom.wait_scrape_after(jobs, quiet, timeout_s=SCRAPE_WAIT_S)
@@ -230,6 +232,35 @@ class Runner:
                 session.get(self.lab.app_url + path, timeout=10)
             except requests.RequestException:
                 continue
+
+    def _warm_up_load(self, plan: RunPlan, *, ids_file: Path, label: str, index: int) -> None:
+        """The experiment's own load for `warmup_s`, unmeasured (its Locust files are kept, marked warm-up)."""
+        load = self.experiment.load
+        self.display.phase(f"{label}: warm-up load, {plan.users} users for {load.warmup_s:g} s (not measured)")
+        warm = LocustProcess(
+            host=self.lab.app_url,
+            users=plan.users,
+            spawn_rate=load.spawn_rate,
+            duration_s=load.warmup_s,
+            mix=load.mix,
+            wait_ms=load.wait_ms,
+            processes=load.processes,
+            place_ids_file=ids_file,
+            out_dir=self.report_dir / "locust",
+            prefix=f"{index:02d}-{_slug(plan.variant.name)}-{plan.repeat}-warmup",
+        )
+        warm.start()
+        try:
+            while warm.running():
+                time.sleep(0.5)
+            result = warm.wait()
+        finally:
+            warm.stop()
+        self.display.phase(
+            f"{label}: warm-up done: {result.requests} requests, {result.throughput_rps:.1f} req/s, "
+            f"p95 {result.latency_ms['p95']:.0f} ms; draining"
+        )
+        self._drain()
 
     def _drain(self, *, since: dict[str, float] | None = None, sent: int = 0) -> bool:
         """Wait until the inbox and the queue are empty and, after a run, the interactions recorded since

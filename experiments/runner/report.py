@@ -144,7 +144,8 @@ def report_write(
                 [
                     "load",
                     f"{load.users} users (spawn {load.spawn_rate:g}/s), {load.duration_s:g} s per run, think time {load.wait_ms[0]}-{load.wait_ms[1]} ms, "
-                    f"{load.processes} Locust process(es), FastHttpUser",
+                    f"{load.processes} Locust process(es), FastHttpUser"
+                    + (f"; each run after {load.warmup_s:g} s of the same load, not measured" if load.warmup_s else ""),
                 ],
                 ["mix", ", ".join(f"{k} {v}" for k, v in load.mix.items() if v)],
                 ["dashboards", ", ".join(f"{k} v{v}" for k, v in r["dashboards"].items()) or "n/a"],

@@ -122,6 +122,7 @@ GOOD = {
     [
         ({"load": {**GOOD["load"], "mix": {"teleport": 1}}}, "unknown task 'teleport'"),
         ({"load": {**GOOD["load"], "users": 0}}, "x.yaml.load.users"),
+        ({"load": {**GOOD["load"], "warmup_s": -5}}, "x.yaml.load.warmup_s"),
         ({"profile": "cloud"}, "x.yaml.profile"),
         ({"typo": 1}, "unknown key(s) typo"),
         ({"schedule": [{"at_s": 1, "fault": "http_5xx", "clear": "http_5xx"}]}, "exactly one of fault"),
