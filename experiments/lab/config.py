@@ -89,6 +89,9 @@ class LabConfig:
     window_set: str = LAB
     ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S
     stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S
+    # Each log in lab_dir is kept under this size (MiB; 0: never capped): past it, it is copied to <log>.1 and
+    # emptied, at every start and, while the lab runs, by the webhook process (experiments/lab/procs.log_cap).
+    log_max_mb: int = 50
     host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
@@ -98,6 +101,8 @@ class LabConfig:
             raise LabConfigError(f"window set {self.window_set!r} must be one of {', '.join(WINDOW_SETS)}")
         if self.ready_timeout_s <= 0 or self.stop_timeout_s <= 0:
             raise LabConfigError("LAB_READY_TIMEOUT_S and LAB_STOP_TIMEOUT_S must be positive")
+        if self.log_max_mb < 0:
+            raise LabConfigError(f"LAB_LOG_MAX_MB={self.log_max_mb} must be 0 (never capped) or a size in MiB")
         if self.proxy not in PROXIES:
             raise LabConfigError(f"LAB_PROXY={self.proxy!r} must be one of {', '.join(PROXIES)}")
         if not 1 <= self.app_instances <= MAX_APP_INSTANCES:
@@ -139,6 +144,10 @@ class LabConfig:
         if n == 1:
             return self.app_port, self.app_metrics_port
         return self.app_port + n - 1, self.app_metrics_port + INSTANCE_METRICS_OFFSET + n - 1
+
+    @property
+    def log_max_bytes(self) -> int:
+        return self.log_max_mb * 1024 * 1024
 
     @property
     def public_port(self) -> int:
@@ -185,6 +194,7 @@ class LabConfig:
                 "window_set": env_choice("LAB_WINDOW_SET", d["window_set"], WINDOW_SETS, **e),
                 "ready_timeout_s": env_float("LAB_READY_TIMEOUT_S", d["ready_timeout_s"], **e),
                 "stop_timeout_s": env_float("LAB_STOP_TIMEOUT_S", d["stop_timeout_s"], **e),
+                "log_max_mb": env_int("LAB_LOG_MAX_MB", d["log_max_mb"], **e),
             }
         except EnvError as exc:
             raise LabConfigError(str(exc)) from exc

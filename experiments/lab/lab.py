@@ -306,6 +306,11 @@ class Lab:
                 str(cfg.webhook_port),
                 "--out",
                 str(self.alerts_file),
+                # The one long-lived process of the lab's own: it keeps the logs capped while the lab runs.
+                "--cap-logs",
+                str(self.lab_dir),
+                "--log-max-bytes",
+                str(cfg.log_max_bytes),
             ],
             {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"},
             [lambda: http_ok(f"{cfg.url(cfg.webhook_port)}/healthz")],
@@ -715,10 +720,12 @@ class Lab:
             cwd=ROOT,
             user=component.user,
             banner=True,
+            log_max_bytes=self.config.log_max_bytes,
         )
 
     def _migrate(self, cfg: LabConfig, state: _State) -> None:
         log = self._log("migrate")
+        procs.log_cap(log, cfg.log_max_bytes)
         env = self._app_environment(cfg, state.app_env.get(APP, {}), direct_db=True)
         with log.open("ab") as handle:
             handle.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} migrate\n".encode())

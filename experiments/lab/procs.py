@@ -307,6 +307,27 @@ class Process:
         self.stop()
 
 
+def log_cap(path: Path, max_bytes: int) -> bool:
+    """Keep `path` under `max_bytes` (0: no cap): past it, its content goes to `<path>.1` (the one older
+    generation, replaced) and it is emptied in place. True when it was capped.
+
+    Copy-and-truncate rather than rename, so it is safe while processes write to it: every log the launcher
+    gives a child is opened in append mode, so their next write lands at the new end of the same file (lines
+    written during the copy itself can be lost; a log is not a ledger). Log tailers see a truncation and start
+    over from the top."""
+    try:
+        if max_bytes <= 0 or path.stat().st_size <= max_bytes:
+            return False
+    except FileNotFoundError:
+        return False
+    older = path.with_name(path.name + ".1")
+    with path.open("rb") as source, older.open("wb") as target:
+        while chunk := source.read(1 << 20):
+            target.write(chunk)
+    os.truncate(path, 0)
+    return True
+
+
 def start(
     argv: list[str],
     *,
@@ -319,15 +340,18 @@ def start(
     pid_file: Path | None = None,
     user: str | None = None,
     banner: bool = False,
+    log_max_bytes: int = 0,
 ) -> Process:
     """Start `argv` in its own session, output appended to `log_path`; return once every `ready` probe passes.
 
     `env` is the child's whole environment (default: this one's). When a probe does not pass within
     `ready_timeout_s`, or the process exits first, the process group is stopped and ProcessError raised.
-    `banner` writes a `--- <time> start: <argv>` line to the log first (logs shared by many starts).
+    `banner` writes a `--- <time> start: <argv>` line to the log first (logs shared by many starts);
+    `log_max_bytes` caps the log first (`log_cap`), so a log shared by many starts does not grow forever.
     """
     name = name or Path(argv[0]).name
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_cap(log_path, log_max_bytes)
     with log_path.open("ab") as log:
         if banner:
             log.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} start: {' '.join(argv)}\n".encode())

@@ -3,6 +3,10 @@
 `python -m experiments.lab.webhook --port 9095 --out var/lab/alerts.jsonl`. Any POST path is accepted (the
 Alertmanager config names the receiver in the path); `GET /healthz` is the readiness probe and
 `GET /alerts` returns what was recorded, for a quick look.
+
+With `--cap-logs DIR --log-max-bytes N` it also keeps every `DIR/*.log` under N bytes while it runs (checked every
+LOG_CAP_INTERVAL_S; `procs.log_cap`): it is the one long-lived process of the lab's own, and the app's request log
+alone grows by megabytes a minute under load.
 """
 
 from __future__ import annotations
@@ -15,8 +19,12 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from experiments.lab.procs import log_cap
+
 # Alertmanager payloads are a few KiB; anything far bigger is not a notification.
 MAX_BODY_BYTES = 1024 * 1024
+# At a few MB a minute (the app's log under load), a log overshoots its cap by at most about a megabyte.
+LOG_CAP_INTERVAL_S = 10.0
 
 
 class AlertRecorder(ThreadingHTTPServer):
@@ -102,13 +110,35 @@ def read_alerts(path: Path) -> list[dict]:
     return notifications
 
 
+def logs_cap_forever(
+    directory: Path, max_bytes: int, *, interval_s: float = LOG_CAP_INTERVAL_S, stop: threading.Event | None = None
+) -> None:
+    """Cap every `directory/*.log` now and every `interval_s` until `stop` is set (never, by default)."""
+    stop = stop or threading.Event()
+    while True:
+        for path in sorted(directory.glob("*.log")):
+            try:
+                if log_cap(path, max_bytes):
+                    print(json.dumps({"event": "log_capped", "log": str(path), "max_bytes": max_bytes}), flush=True)
+            except OSError as exc:  # a log removed or unreadable mid-way: try again next round
+                print(json.dumps({"event": "log_cap_failed", "log": str(path), "error": str(exc)}), flush=True)
+        if stop.wait(interval_s):
+            return
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--cap-logs", type=Path, help="keep every *.log in this directory under --log-max-bytes")
+    parser.add_argument("--log-max-bytes", type=int, default=0, help="0: never capped")
     args = parser.parse_args(argv)
     server = AlertRecorder((args.host, args.port), args.out)
+    if args.cap_logs is not None and args.log_max_bytes > 0:
+        threading.Thread(
+            target=logs_cap_forever, args=(args.cap_logs, args.log_max_bytes), name="log-cap", daemon=True
+        ).start()
     print(json.dumps({"event": "webhook_listening", "port": args.port, "out": str(args.out)}), flush=True)
     try:
         server.serve_forever()

@@ -22,6 +22,8 @@ def test_defaults_environment_and_overrides() -> None:
     assert (config.profile, config.window_set, config.pgbouncer) == ("embedded", "lab", False)
     assert config.services_database_url == "postgres://postgres@127.0.0.1:5432/chowist_lab"
     assert config.services_redis_url == "redis://127.0.0.1:6379/1"
+    assert config.log_max_bytes == 50 * 1024 * 1024
+    assert LabConfig.from_env({"LAB_LOG_MAX_MB": "0"}).log_max_bytes == 0
 
     env = {"APP_PORT": "18000", "LAB_DIR": "var/elsewhere", "LAB_PROFILE": "Services", "LAB_PGBOUNCER": "on"}
     config = LabConfig.from_env(env, prometheus_port=19090)
@@ -41,6 +43,7 @@ def test_defaults_environment_and_overrides() -> None:
         ({"LAB_PGBOUNCER": "maybe"}, "not a boolean"),
         ({"APP_PORT": "9090"}, "share a port"),
         ({"LAB_READY_TIMEOUT_S": "0"}, "must be positive"),
+        ({"LAB_LOG_MAX_MB": "-1"}, "LAB_LOG_MAX_MB=-1 must be 0"),
     ],
 )
 def test_bad_settings_are_refused(env: dict[str, str], message: str) -> None:
