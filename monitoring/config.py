@@ -41,6 +41,8 @@ class Jobs:
     postgres: str = "postgres"
     redis: str = "redis"
     nginx: str = "nginx"
+    # mtail reading nginx's access log (prometheus/mtail/nginx.mtail): responses by status at the edge.
+    edge: str = "edge"
 
     @property
     def chowist(self) -> tuple[str, ...]:
@@ -98,6 +100,9 @@ class Metrics:
     db_read_routes: str = "chowist_db_read_routes_total"
     db_replica_fallbacks: str = "chowist_db_replica_fallbacks_total"
     replica_lag: str = "pg_replica_lag_seconds"
+    # Responses by status as nginx answered them (mtail over its access log, health probes left out): the
+    # availability SLI's source when a proxy runs, since nginx's own 502s never reach the app's metrics.
+    edge_responses: str = "nginx_http_responses_total"
 
 
 @dataclass(frozen=True)
@@ -202,6 +207,10 @@ class MonitoringConfig:
     @property
     def app_selector(self) -> str:
         return f'job="{self.jobs.app}"'
+
+    @property
+    def edge_selector(self) -> str:
+        return f'job="{self.jobs.edge}"'
 
     @property
     def worker_selector(self) -> str:

@@ -68,7 +68,7 @@ def _scrape_configs(variant: str, *, host: str, ports: Ports) -> list[dict[str, 
             # writes targets/<job>.json next to this file (file_sd; a glob with no match is simply empty).
             *(
                 {"job_name": job, "file_sd_configs": [{"files": [f"targets/{job}*.json"]}]}
-                for job in (JOBS.postgres, JOBS.redis, JOBS.nginx)
+                for job in (JOBS.postgres, JOBS.redis, JOBS.nginx, JOBS.edge)
             ),
         ]
     return [

@@ -53,10 +53,24 @@ def _user_facing_words(config: MonitoringConfig) -> str:
 
 
 def _availability(config: MonitoringConfig, slo: Slo) -> tuple[str, str, str]:
+    # Measured at the edge when a proxy reports its responses (the lab's nginx through mtail): a 502 nginx
+    # answers while no instance listens never reaches the app's metrics. Without edge series, the app's own.
+    # Both queries pick the same source: the edge's error query is 0 (not empty) while the edge has traffic
+    # but no 5xx yet, so `or` falls back to the app only when there is no edge at all.
     requests = f"{config.metrics.http_requests}{{{config.app_selector},{config.user_facing_selector}"
-    error = f"sum(rate({requests},{config.server_error_selector}}}{_RANGE}))"
-    total = f"sum(rate({requests}}}{_RANGE}))"
-    return error, total, f"Share of {_user_facing_words(config)} answered without a 5xx status."
+    edge = f"{config.metrics.edge_responses}{{{config.edge_selector}"
+    edge_total = f"sum(rate({edge}}}{_RANGE}))"
+    edge_error = f"sum(rate({edge},{config.server_error_selector}}}{_RANGE})) or 0 * {edge_total}"
+    app_error = f"sum(rate({requests},{config.server_error_selector}}}{_RANGE}))"
+    app_total = f"sum(rate({requests}}}{_RANGE}))"
+    error = f"{edge_error} or {app_error}"
+    total = f"{edge_total} or {app_total}"
+    return (
+        error,
+        total,
+        f"Share of requests answered without a 5xx status: as the proxy (nginx) answered them when it reports "
+        f"them (health probes aside), else {_user_facing_words(config)} as the app answered them.",
+    )
 
 
 def _threshold(slo: Slo) -> float:

@@ -37,6 +37,8 @@ DEFAULT_POSTGRES_EXPORTER_PORT = CONFIG.ports.postgres_exporter
 DEFAULT_REPLICA_EXPORTER_PORT = CONFIG.ports.postgres_exporter + 1
 DEFAULT_REDIS_EXPORTER_PORT = CONFIG.ports.redis_exporter
 DEFAULT_NGINX_EXPORTER_PORT = 9113
+# mtail's own default port; it turns nginx's access log into the edge's response counts.
+DEFAULT_MTAIL_PORT = 3903
 DEFAULT_SERVICES_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/chowist_lab"
 DEFAULT_SERVICES_REDIS_URL = "redis://127.0.0.1:6379/1"
 # Readiness covers migrate-free start-up of gunicorn, the consumer and Prometheus on a busy 2-core box.
@@ -81,6 +83,8 @@ class LabConfig:
     replica_exporter_port: int = DEFAULT_REPLICA_EXPORTER_PORT
     redis_exporter_port: int = DEFAULT_REDIS_EXPORTER_PORT
     nginx_exporter_port: int = DEFAULT_NGINX_EXPORTER_PORT
+    # With nginx (either profile): mtail serving nginx's responses by status (the availability SLI at the edge).
+    mtail_port: int = DEFAULT_MTAIL_PORT
     database_url: str = ""
     redis_url: str = ""
     # Where the app writes its fault flags and spans when FAULTS_FILE / OTEL_SPANS_FILE are set ("": under var_dir).
@@ -137,6 +141,7 @@ class LabConfig:
             "replica_exporter_port": exporters and self.replica,
             "redis_exporter_port": exporters,
             "nginx_exporter_port": exporters and self.proxy == "nginx",
+            "mtail_port": self.proxy == "nginx",
         }.get(name, True)
 
     def instance_ports(self, n: int) -> tuple[int, int]:
@@ -187,6 +192,7 @@ class LabConfig:
                 "replica_exporter_port": env_int("REPLICA_EXPORTER_PORT", d["replica_exporter_port"], **e),
                 "redis_exporter_port": env_int("REDIS_EXPORTER_PORT", d["redis_exporter_port"], **e),
                 "nginx_exporter_port": env_int("NGINX_EXPORTER_PORT", d["nginx_exporter_port"], **e),
+                "mtail_port": env_int("MTAIL_PORT", d["mtail_port"], **e),
                 "database_url": env_str("DATABASE_URL", d["database_url"], **e),
                 "redis_url": env_str("REDIS_URL", d["redis_url"], **e),
                 "faults_file": env_str("FAULTS_FILE", d["faults_file"], **e),

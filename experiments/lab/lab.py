@@ -28,6 +28,7 @@ from experiments.lab import backing, nginx, procs, render, replica
 from experiments.lab.appserver import gunicorn_argv, manage_argv
 from experiments.lab.config import DEFAULT_LOG_TAIL_LINES, MAX_APP_INSTANCES, ROOT, LabConfig
 from experiments.lab.procs import Process, http_ok, port_in_use, tcp_ok
+from monitoring.config import CONFIG
 
 APP = "app"
 WORKER = "worker"
@@ -41,6 +42,8 @@ POSTGRES_EXPORTER = "postgres-exporter"
 REPLICA_EXPORTER = "replica-exporter"
 REDIS_EXPORTER = "redis-exporter"
 NGINX_EXPORTER = "nginx-exporter"
+# mtail over nginx's access log: the edge's responses by status (prometheus/mtail/), for the availability SLI.
+NGINX_LOG = "nginx-log"
 # APP is instance 1; APP_INSTANCES above 1 adds these, each its own gunicorn on its own ports.
 APP_INSTANCES = (APP, *(f"{APP}-{n}" for n in range(2, MAX_APP_INSTANCES + 1)))
 # Start order; stopping goes the other way. The app comes after its consumer so it never serves before it
@@ -58,6 +61,7 @@ COMPONENT_ORDER = (
     *APP_INSTANCES,
     NGINX,
     NGINX_EXPORTER,
+    NGINX_LOG,
 )
 RESTARTABLE = (APP, WORKER)
 # Exporters' scrape targets, written for Prometheus's file_sd (prometheus/generate.py names the files).
@@ -66,7 +70,9 @@ EXPORTER_JOBS = {
     REPLICA_EXPORTER: "postgres",
     REDIS_EXPORTER: "redis",
     NGINX_EXPORTER: "nginx",
+    NGINX_LOG: CONFIG.jobs.edge,
 }
+MTAIL_PROGRAMS = ROOT / "prometheus" / "mtail"
 POSTGRES_EXPORTER_QUERIES = ROOT / "prometheus" / "postgres-exporter-queries.yml"
 # nginx starts new workers on SIGHUP within milliseconds; the old ones finish their requests (ours take < 1 s).
 NGINX_RELOAD_S = 1.0
@@ -87,6 +93,7 @@ BINARIES = {
     REPLICA_EXPORTER: "prometheus-postgres-exporter",
     REDIS_EXPORTER: "prometheus-redis-exporter",
     NGINX_EXPORTER: "prometheus-nginx-exporter",
+    NGINX_LOG: "mtail",
 }
 
 
@@ -391,6 +398,27 @@ class Lab:
                     [lambda: http_ok(f"{cfg.url(cfg.nginx_exporter_port)}/metrics")],
                     {"NGINX_EXPORTER_PORT": cfg.nginx_exporter_port},
                 )
+            # On both profiles: the availability SLI reads it whenever nginx is the edge (slo/spec.py). mtail
+            # starts at the log's end, so earlier runs' lines are not counted again.
+            found[NGINX_LOG] = _Component(
+                NGINX_LOG,
+                [
+                    _binary(NGINX_LOG),
+                    "--progs",
+                    str(MTAIL_PROGRAMS),
+                    "--logs",
+                    str(self._nginx_spec(cfg).run_dir / "access.log"),
+                    "--address",
+                    host,
+                    "--port",
+                    str(cfg.mtail_port),
+                    "--emit_prog_label=false",
+                    "--logtostderr",
+                ],
+                dict(os.environ),
+                [lambda: http_ok(f"{cfg.url(cfg.mtail_port)}/metrics")],
+                {"MTAIL_PORT": cfg.mtail_port},
+            )
         return {name: found[name] for name in COMPONENT_ORDER if name in found}
 
     def _exporters(self, cfg: LabConfig) -> dict[str, _Component]:
@@ -830,6 +858,7 @@ class Lab:
             REPLICA_EXPORTER: cfg.replica_exporter_port if exporters and cfg.replica else None,
             REDIS_EXPORTER: cfg.redis_exporter_port if exporters else None,
             NGINX_EXPORTER: cfg.nginx_exporter_port if exporters and cfg.proxy == "nginx" else None,
+            NGINX_LOG: cfg.mtail_port if cfg.proxy == "nginx" else None,
         }
         lists: dict[str, list[str]] = {"chowist-app": extra}
         for name, job in EXPORTER_JOBS.items():

@@ -237,6 +237,59 @@ def test_no_traffic_is_no_error_and_no_series_is_no_data(tmp_path: Path, rule_fi
     promtool_test(tmp_path, "no-traffic", document)
 
 
+EDGE = 'job="edge",instance="127.0.0.1:3903"'
+
+
+def test_availability_is_measured_at_the_edge_when_the_proxy_reports(tmp_path: Path, rule_files: list[str]) -> None:
+    """nginx's responses (mtail over its access log) win over the app's: a 502 nginx answered itself (no
+    instance listening) never reaches the app's metrics, which here show no 5xx at all. At the edge with
+    traffic but no 5xx series yet, the ratio is 0, not the app's."""
+    steps = 120
+    app_clean = _counter(
+        f'django_http_responses_total_by_status_view_method_total{{{APP},view="places:detail",method="GET",status="500"}}',
+        0,
+        steps,
+    )
+    app_errors = _counter(
+        f'django_http_responses_total_by_status_view_method_total{{{APP},view="places:detail",method="GET",status="200"}}',
+        50,
+        steps,
+    )
+    edge_502 = [
+        _counter(f'nginx_http_responses_total{{{EDGE},status="200"}}', 95, steps),
+        _counter(f'nginx_http_responses_total{{{EDGE},status="404"}}', 3, steps),
+        _counter(f'nginx_http_responses_total{{{EDGE},status="502"}}', 2, steps),
+        # Another job's series of the same name (another proxy) is not the edge.
+        _counter('nginx_http_responses_total{job="other",instance="x:1",status="502"}', 1000, steps),
+    ]
+    edge_clean = [_counter(f'nginx_http_responses_total{{{EDGE},status="200"}}', 100, steps)]
+    app_500s = _counter(
+        f'django_http_responses_total_by_status_view_method_total{{{APP},view="places:detail",method="GET",status="503"}}',
+        50,
+        steps,
+    )
+    checks = {
+        # 2 of 100 edge responses are 502s: 0.02, though the app counted no 5xx.
+        "proxy-502s": ([app_clean, app_errors, *edge_502], 0.02),
+        # The edge is clean while the app's series say 50% 5xx: the edge's 0 is used, not the app's 0.5.
+        "edge-clean": ([app_errors, app_500s, *edge_clean], 0.0),
+    }
+    tests = [
+        {
+            "name": name,
+            "interval": "5s",
+            "input_series": series,
+            "promql_expr_test": [
+                _record_sample(f"slo:sli_error:ratio_rate{window}", "availability", window_set, ratio, eval_time="10m")
+                for window_set, window in (("production", "5m"), ("lab", "5m"), ("lab", "30m"))
+            ],
+        }
+        for name, (series, ratio) in checks.items()
+    ]
+    document = {"rule_files": rule_files, "evaluation_interval": "5s", "tests": tests}
+    promtool_test(tmp_path, "edge-availability", document)
+
+
 def test_objective_budget_burn_and_remaining_budget(tmp_path: Path, rule_files: list[str]) -> None:
     steps = 120
     series = [

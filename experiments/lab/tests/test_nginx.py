@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -127,6 +128,43 @@ def test_nginx_serves_files_passes_request_ids_and_skips_a_dead_instance(tmp_pat
         assert '"request_id":"trace-me-42"' in app_lines and generated in app_lines
         assert "/static/" not in app_lines and "/media/" not in app_lines
         assert generated in (spec.run_dir / "access.log").read_text()
+
+        # With no instance left nginx answers 502 itself; mtail reads it from the access log (the availability
+        # SLI at the edge, prometheus/mtail/nginx.mtail), health probes left out.
+        app.stop(timeout_s=STOP_TIMEOUT_S)
+        assert _get(base + "/places/")[0] == 502
+        time.sleep(1.5)
+        counts = _mtail_counts(spec.run_dir / "access.log")
+        assert counts.get("502") == 1 and counts.get("404") == 1, counts
+        assert counts.get("200", 0) >= 23, counts  # 20 pages, 3 files and the readiness probe's; not the 11 /healthz
     finally:
         nginx.stop(timeout_s=STOP_TIMEOUT_S)
         app.stop(timeout_s=STOP_TIMEOUT_S)
+
+
+def _mtail_counts(access_log: Path) -> dict[str, int]:
+    """nginx_http_responses_total by status, as the lab's mtail program counts `access_log` (one-shot mode)."""
+    if shutil.which("mtail") is None:
+        pytest.skip("mtail is not installed (apt-get install mtail)")
+    out = subprocess.run(
+        [
+            "mtail",
+            "--progs",
+            str(ROOT / "prometheus" / "mtail"),
+            "--logs",
+            str(access_log),
+            "--one_shot",
+            "--one_shot_format",
+            "prometheus",
+            "--emit_prog_label=false",
+            "--logtostderr",
+            "--port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    found = re.findall(r'^nginx_http_responses_total\{status="(\d{3})"\} (\d+)', out, re.MULTILINE)
+    return {status: int(n) for status, n in found}
