@@ -71,6 +71,41 @@ def artefacts_copy(*, lab_logs: dict[str, Path], alerts_file: Path, report_dir: 
     (report_dir / "alerts.jsonl").write_text("".join(f"{line}\n" for line in lines))
 
 
+def _cpu_section(r: dict[str, Any]) -> list[str]:
+    """Cores each lab component used during each run, from /proc (resources.cpu_cores): the app instances'
+    gunicorn workers included, which the app's own metrics do not report in multiprocess mode."""
+    rows = []
+    for v in r["variants"]:
+        for run in v["runs"]:
+            cpu = run.get("cpu_cores") or {}
+            if not cpu:
+                continue
+            comps = cpu["components"]
+            app = sum(c for name, c in comps.items() if name == "app" or name.startswith("app-"))
+            others = ", ".join(f"{n} {c:g}" for n, c in sorted(comps.items(), key=lambda kv: -kv[1]) if c >= 0.01)
+            rows.append(
+                [
+                    f"{v['name']} #{run['repeat']}",
+                    f"{app:.2f}",
+                    others,
+                    f"{run['loadgen_cpu_percent'] / 100:.2f}",
+                    f"{cpu['machine']:.2f} of {cpu['machine_cores']}",
+                ]
+            )
+    if not rows:
+        return []
+    return [
+        "## CPU",
+        "",
+        "Cores used on average over the load, sampled from /proc: each lab component's process tree (the app "
+        "instances' gunicorn workers included), the load generator, and the whole machine (everything on it: "
+        "the lab, Locust, the shared PostgreSQL and Redis, anyone else's processes).",
+        "",
+        _table(["run", "app instances", "by component", "load generator", "machine busy"], rows),
+        "",
+    ]
+
+
 def _database_section(runs: list[RunMeasurement]) -> list[str]:
     """Where each run's database work went: only when a read replica was routed to or a server was scraped."""
     shown = [m for m in runs if m.database.get("reads_routed") or m.database.get("commits_per_s")]
@@ -241,6 +276,7 @@ def report_write(
         "",
     ]
     lines += _database_section(runs)
+    lines += _cpu_section(r)
     lines += _comparison_section(r)
     lines += _journey_section(r)
     lines += _knee_section(r)

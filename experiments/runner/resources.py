@@ -1,5 +1,9 @@
-"""The lab's resources over a run (the soak's evidence): RSS and open files per component, files that must
-stay bounded (the app's multiprocess metric files, the span file, the lab's logs).
+"""The lab's resources over a run (the soak's evidence): RSS, open files and CPU time per component, the whole
+machine's busy CPU time, files that must stay bounded (the app's multiprocess metric files, the span file, the
+lab's logs).
+
+CPU is read from /proc (psutil) for each component's process tree: gunicorn's workers included, which
+prometheus-client's multiprocess mode does not export (its process_cpu_seconds_total is the master's alone).
 
 Sampled by the run loop at every progress tick; summarised per run as the growth between `from_s` seconds
 into the load and its end, so start-up and warm-up (caches filling, lazy imports) are not counted as growth.
@@ -8,7 +12,7 @@ into the load and its end, so start-up and warm-up (caches filling, lazy imports
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,9 @@ class ResourceSample:
     open_files: dict[str, int]
     multiproc_files: int
     files_mb: dict[str, float]
+    # Cumulative CPU seconds (user + system) of each component's live process tree, and of the whole machine.
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    machine_busy_cpu_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -30,32 +37,43 @@ class ResourceSample:
             "open_files": dict(self.open_files),
             "multiproc_files": self.multiproc_files,
             "files_mb": {k: round(v, 2) for k, v in self.files_mb.items()},
+            "cpu_s": {k: round(v, 2) for k, v in self.cpu_s.items()},
+            "machine_busy_cpu_s": round(self.machine_busy_cpu_s, 2),
         }
 
 
-def process_tree_usage(pid: int) -> tuple[float, int]:
-    """(RSS in MiB, open file descriptors) of a process with all its children."""
+def process_tree_usage(pid: int) -> tuple[float, int, float]:
+    """(RSS in MiB, open file descriptors, CPU seconds) of a process with all its live children."""
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0.0, 0
+        return 0.0, 0, 0.0
     rss = fds = 0
+    cpu = 0.0
     for proc in procs:
         try:
             rss += proc.memory_info().rss
             fds += proc.num_fds()
+            times = proc.cpu_times()
+            cpu += times.user + times.system
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-    return rss / 2**20, fds
+    return rss / 2**20, fds, cpu
+
+
+def machine_busy_cpu_s() -> float:
+    """CPU seconds the whole machine spent not idle (all processes, ours and anyone else's) since boot."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
 def resource_sample(
     *, pids: dict[str, int], since: float, multiproc_dir: Path, files: dict[str, Path]
 ) -> ResourceSample:
-    rss, fds = {}, {}
+    rss, fds, cpu = {}, {}, {}
     for name, pid in pids.items():
-        rss[name], fds[name] = process_tree_usage(pid)
+        rss[name], fds[name], cpu[name] = process_tree_usage(pid)
     sizes = {}
     for name, path in files.items():
         if path.is_dir():
@@ -68,7 +86,32 @@ def resource_sample(
         open_files=fds,
         multiproc_files=len(list(multiproc_dir.glob("*.db"))) if multiproc_dir.is_dir() else 0,
         files_mb=sizes,
+        cpu_s=cpu,
+        machine_busy_cpu_s=machine_busy_cpu_s(),
     )
+
+
+def cpu_cores(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Cores used on average between the first and the last sample of a run: per lab component (its process
+    tree) and by the whole machine (everything on it, the load generator and shared servers included). A
+    component restarted in between (a deploy) is left out: its new processes' counters start again."""
+    timed = [s for s in samples if "cpu_s" in s]
+    if len(timed) < 2 or timed[-1]["t_s"] <= timed[0]["t_s"]:
+        return {}
+    first, last = timed[0], timed[-1]
+    span = last["t_s"] - first["t_s"]
+    per = {
+        name: round((last["cpu_s"][name] - used) / span, 2)
+        for name, used in first["cpu_s"].items()
+        if name in last["cpu_s"] and last["cpu_s"][name] >= used
+    }
+    return {
+        "from_s": first["t_s"],
+        "to_s": last["t_s"],
+        "components": per,
+        "machine": round((last["machine_busy_cpu_s"] - first["machine_busy_cpu_s"]) / span, 2),
+        "machine_cores": psutil.cpu_count() or 0,
+    }
 
 
 def resource_growth(samples: list[dict[str, Any]], *, from_s: float) -> dict[str, Any]:

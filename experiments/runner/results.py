@@ -18,6 +18,7 @@ from experiments.runner.catalogue import Expectation, Experiment, journey_step_o
 from experiments.runner.config import ROOT
 from experiments.runner.expectations import EXPECTATIONS, Evidence
 from experiments.runner.measure import RunMeasurement
+from experiments.runner.resources import cpu_cores
 from grafana import build as grafana_build
 from monitoring.config import CONFIG
 from observability import release
@@ -153,6 +154,7 @@ def run_summary(r: RunMeasurement) -> dict[str, Any]:
         "events": list(r.window.events),
         "by_name": r.locust.by_name,
         "database": r.database,
+        "cpu_cores": cpu_cores(r.resource_samples),
     }
 
 
