@@ -122,6 +122,8 @@ class RunMeasurement:
     read_back: ReadBack | None = None
     # Where the database work went (db_measure); empty on SQLite.
     database: dict[str, Any] = field(default_factory=dict)
+    # Per task: executions by outcome and lag percentiles (jobs_measure): the thumbnail job of uploads, the drain.
+    jobs_by_task: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def variant(self) -> str:
@@ -192,7 +194,23 @@ def run_measure(
         resource_samples=list(resource_samples or []),
         read_back=read_back,
         database=db_measure(prom=prom, t1=t1, window_s=window_s, active_s=locust.active_s, database_url=database_url),
+        jobs_by_task=jobs_measure(prom=prom, t1=t1, window_s=window_s),
     )
+
+
+def jobs_measure(*, prom: Prometheus, t1: float, window_s: int) -> dict[str, dict[str, Any]]:
+    """Per task that ran in the window: executions by outcome and the lag p50/p95/max (enqueue to start; max is
+    the histogram's p99, a histogram has no maximum)."""
+    out: dict[str, dict[str, Any]] = {}
+    for labels, value in prom.vector(q.jobs_by_task_outcome(window_s), at=t1):
+        if value >= 0.5:
+            task = out.setdefault(labels.get("task", "?"), {"outcomes": {}})
+            task["outcomes"][labels.get("outcome", "?")] = round(value)
+    for quantile, key in ((0.5, "lag_p50_s"), (0.95, "lag_p95_s"), (0.99, "lag_p99_s")):
+        for labels, value in prom.vector(q.job_lag_quantile_by_task(quantile, window_s), at=t1):
+            if labels.get("task") in out:
+                out[labels["task"]][key] = round(_finite(value), 3)
+    return dict(sorted(out.items()))
 
 
 def db_measure(*, prom: Prometheus, t1: float, window_s: int, active_s: float, database_url: str) -> dict[str, Any]:

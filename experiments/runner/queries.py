@@ -85,3 +85,12 @@ def db_commits_by_server(window_s: int, datname: str) -> str:
 
 def replica_lag_max(window_s: int) -> str:
     return f'max(max_over_time({M.replica_lag}{{job="{CONFIG.jobs.postgres}"}}[{window_s}s]))'
+
+
+def jobs_by_task_outcome(window_s: int) -> str:
+    """Task executions over the window per task and outcome (success, error, retry)."""
+    return f"sum by (task, outcome) (increase({M.jobs}[{window_s}s]))"
+
+
+def job_lag_quantile_by_task(q: float, window_s: int) -> str:
+    return f"histogram_quantile({q}, sum by (task, le) (increase({M.job_lag}_bucket[{window_s}s])))"

@@ -71,6 +71,34 @@ def artefacts_copy(*, lab_logs: dict[str, Path], alerts_file: Path, report_dir: 
     (report_dir / "alerts.jsonl").write_text("".join(f"{line}\n" for line in lines))
 
 
+def _jobs_section(runs: list[RunMeasurement]) -> list[str]:
+    """Background jobs per task and run: outcomes and lag (the thumbnail job of uploads among them)."""
+    rows = [
+        [
+            f"{m.variant} #{m.repeat}",
+            task,
+            ", ".join(f"{o} {n}" for o, n in sorted(t["outcomes"].items())),
+            t.get("lag_p50_s", "—"),
+            t.get("lag_p95_s", "—"),
+            t.get("lag_p99_s", "—"),
+        ]
+        for m in runs
+        for task, t in m.jobs_by_task.items()
+    ]
+    if not rows:
+        return []
+    return [
+        "## Background jobs by task",
+        "",
+        "Executions over each run's window by outcome (success, retry, error) and lag from enqueue to start "
+        "(chowist_jobs_total, chowist_job_lag_seconds). Uploads enqueue `make_place_thumbnail`; a bad upload is "
+        "refused with a 4xx and enqueues nothing.",
+        "",
+        _table(["run", "task", "outcomes", "lag p50 s", "lag p95 s", "lag p99 s"], rows),
+        "",
+    ]
+
+
 def _cpu_section(r: dict[str, Any]) -> list[str]:
     """Cores each lab component used during each run, from /proc (resources.cpu_cores): the app instances'
     gunicorn workers included, which the app's own metrics do not report in multiprocess mode."""
@@ -277,6 +305,7 @@ def report_write(
     ]
     lines += _database_section(runs)
     lines += _cpu_section(r)
+    lines += _jobs_section(runs)
     lines += _comparison_section(r)
     lines += _journey_section(r)
     lines += _knee_section(r)

@@ -155,6 +155,7 @@ def run_summary(r: RunMeasurement) -> dict[str, Any]:
         "by_name": r.locust.by_name,
         "database": r.database,
         "cpu_cores": cpu_cores(r.resource_samples),
+        "jobs_by_task": r.jobs_by_task,
     }
 
 

@@ -245,6 +245,7 @@ def test_results_json_keys_are_the_contract(tmp_path: Path) -> None:
         "by_name",
         "database",
         "cpu_cores",
+        "jobs_by_task",
     ]
     assert list(variant["runs"][0]["window"]) == ["t0", "t1", "load_start", "load_end"]
     assert variant["lab_rss_peak_mb"] == 400.0 and variant["drained"] is True
