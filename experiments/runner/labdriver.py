@@ -195,6 +195,8 @@ class Schedule:
                 "requested_unix": requested,
                 "applied_unix": time.time(),
                 "what": what,
+                # The app instances restart: their counters start again from 0 (results.py reads this).
+                "deploy": event.deploy or "",
             }
         )
         self.driver.display.phase(f"schedule: {what} at {time.time() - self._origin:.0f} s")

@@ -115,6 +115,8 @@ def variant_summary(name: str, settings: dict[str, str], runs: list[RunMeasureme
         "lab_rss_peak_mb": max(r.lab_rss_peak_mb for r in runs),
         "lab_rss_by_component_mb": max(runs, key=lambda r: r.lab_rss_peak_mb).lab_rss_by_component_mb,
         "drained": all(r.window.drained for r in runs),
+        # The app instances restarted during a run (a deploy): the app's own counters cannot be differenced.
+        "app_restarted": any(e.get("deploy") for r in runs for e in r.window.events),
         "runs": [run_summary(r) for r in runs],
         # The longest run's resource samples (RSS, open files, bounded files); the soak's evidence.
         "resource_samples": max(runs, key=lambda r: len(r.resource_samples)).resource_samples,

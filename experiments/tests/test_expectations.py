@@ -139,3 +139,13 @@ def test_wording_and_time_scale_come_from_the_registry() -> None:
 def test_the_catalogue_uses_only_registered_types() -> None:
     used = {x.type for e in experiment_list() for x in e.expectations}
     assert used <= set(EXPECTATIONS)
+
+
+def test_across_a_deploy_every_client_202_is_recorded_once() -> None:
+    # The app's accepted counter restarted with the instances (6 left of 10): the clients' 202s are the count.
+    check = EXPECTATIONS["no_interaction_lost"].check
+    restarted = _variant(app_restarted=True, interactions_accepted=6)
+    assert check({}, Evidence([restarted], 0.0, None))[0] is True
+    assert check({}, Evidence([{**restarted, "interactions_recorded": 11}], 0.0, None))[0] is False
+    assert check({}, Evidence([{**restarted, "interactions_recorded": 9}], 0.0, None))[0] is False
+    assert "restarted" in check({}, Evidence([restarted], 0.0, None))[1]

@@ -225,6 +225,7 @@ def test_results_json_keys_are_the_contract(tmp_path: Path) -> None:
         "lab_rss_peak_mb",
         "lab_rss_by_component_mb",
         "drained",
+        "app_restarted",
         "runs",
         "resource_samples",
         "read_your_writes",
