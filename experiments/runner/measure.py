@@ -29,6 +29,8 @@ COUNTERS = {
     "interactions_accepted": q.INTERACTIONS_ACCEPTED,
     "interactions_recorded": q.INTERACTIONS_RECORDED,
     "jobs_processed": q.JOBS_PROCESSED,
+    "edge_responses": q.EDGE_RESPONSES,
+    "edge_responses_5xx": q.EDGE_RESPONSES_5XX,
 }
 
 

@@ -31,6 +31,10 @@ INTERACTIONS_ACCEPTED = fresh_sum(M.interactions_accepted)
 # Sync mode counts in the app and queued mode in the consumer: summed over both jobs.
 INTERACTIONS_RECORDED = fresh_sum(M.interactions_recorded)
 JOBS_PROCESSED = fresh_sum(f'{M.jobs}{{outcome="success"}}')
+# nginx's responses (mtail over its access log, health probes left out) when the proxy runs: it does not restart
+# with the app instances, and it sees the 502s it answered itself.
+EDGE_RESPONSES = fresh_sum(f"{M.edge_responses}{{{CONFIG.edge_selector}}}")
+EDGE_RESPONSES_5XX = fresh_sum(f"{M.edge_responses}{{{CONFIG.edge_selector},{CONFIG.server_error_selector}}}")
 INBOX_BACKLOG = fresh_sum(M.inbox_backlog)
 QUEUE_DEPTH = fresh_sum(M.queue_depth)
 

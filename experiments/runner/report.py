@@ -71,6 +71,23 @@ def artefacts_copy(*, lab_logs: dict[str, Path], alerts_file: Path, report_dir: 
     (report_dir / "alerts.jsonl").write_text("".join(f"{line}\n" for line in lines))
 
 
+def _edge_lines(r: dict[str, Any]) -> list[str]:
+    """The 5xx ratio above is the app's; behind nginx, what the clients got is nginx's (its own 502s included)."""
+    edged = [v for v in r["variants"] if v.get("edge")]
+    if not edged:
+        return []
+    return [
+        "At the edge (nginx's responses, mtail over its access log; the 5xx ratio above is the app's, which never "
+        "sees nginx's own 502s): "
+        + "; ".join(
+            f"**{v['name']}** {v['edge']['responses_5xx']} 5xx of {v['edge']['responses']} "
+            f"({v['edge']['error_ratio_5xx']:.4%})"
+            for v in edged
+        ),
+        "",
+    ]
+
+
 def _jobs_section(runs: list[RunMeasurement]) -> list[str]:
     """Background jobs per task and run: outcomes and lag (the thumbnail job of uploads among them)."""
     rows = [
@@ -259,6 +276,7 @@ def report_write(
             ],
         ),
         "",
+        *_edge_lines(r),
         _loadgen_note(r, load.processes),
         "",
         "## Expectations",

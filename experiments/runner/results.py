@@ -117,6 +117,7 @@ def variant_summary(name: str, settings: dict[str, str], runs: list[RunMeasureme
         "drained": all(r.window.drained for r in runs),
         # The app instances restarted during a run (a deploy): the app's own counters cannot be differenced.
         "app_restarted": any(e.get("deploy") for r in runs for e in r.window.events),
+        "edge": _edge_sum(runs),
         "runs": [run_summary(r) for r in runs],
         # The longest run's resource samples (RSS, open files, bounded files); the soak's evidence.
         "resource_samples": max(runs, key=lambda r: len(r.resource_samples)).resource_samples,
@@ -124,6 +125,15 @@ def variant_summary(name: str, settings: dict[str, str], runs: list[RunMeasureme
         # The first run's database figures (per-run ones are in runs[]).
         "database": runs[0].database,
     }
+
+
+def _edge_sum(runs: list[RunMeasurement]) -> dict[str, Any] | None:
+    """nginx's responses and 5xx over the runs (mtail; None without a proxy): what the clients got, 502s too."""
+    responses = round(sum(r.counters.get("edge_responses", 0.0) for r in runs))
+    if not responses:
+        return None
+    errors = round(sum(r.counters.get("edge_responses_5xx", 0.0) for r in runs))
+    return {"responses": responses, "responses_5xx": errors, "error_ratio_5xx": round(errors / responses, 6)}
 
 
 def _read_back_sum(runs: list[RunMeasurement]) -> dict[str, Any] | None:

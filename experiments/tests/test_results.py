@@ -226,6 +226,7 @@ def test_results_json_keys_are_the_contract(tmp_path: Path) -> None:
         "lab_rss_by_component_mb",
         "drained",
         "app_restarted",
+        "edge",
         "runs",
         "resource_samples",
         "read_your_writes",
