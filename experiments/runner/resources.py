@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ class ResourceSample:
     # Cumulative CPU seconds (user + system) of each component's live process tree, and of the whole machine.
     cpu_s: dict[str, float] = field(default_factory=dict)
     machine_busy_cpu_s: float = 0.0
+    # Each component's lead pid: a new one means it restarted and its CPU counters started again.
+    pids: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +42,7 @@ class ResourceSample:
             "files_mb": {k: round(v, 2) for k, v in self.files_mb.items()},
             "cpu_s": {k: round(v, 2) for k, v in self.cpu_s.items()},
             "machine_busy_cpu_s": round(self.machine_busy_cpu_s, 2),
+            "pids": dict(self.pids),
         }
 
 
@@ -88,27 +92,30 @@ def resource_sample(
         files_mb=sizes,
         cpu_s=cpu,
         machine_busy_cpu_s=machine_busy_cpu_s(),
+        pids=dict(pids),
     )
 
 
 def cpu_cores(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """Cores used on average between the first and the last sample of a run: per lab component (its process
     tree) and by the whole machine (everything on it, the load generator and shared servers included). A
-    component restarted in between (a deploy) is left out: its new processes' counters start again."""
+    component restarted in between (a deploy: a new lead pid) counts its new processes' CPU from their start;
+    what the old ones used after the sample before is lost, so a restarted component reads a little low."""
     timed = [s for s in samples if "cpu_s" in s]
     if len(timed) < 2 or timed[-1]["t_s"] <= timed[0]["t_s"]:
         return {}
+    used: dict[str, float] = dict.fromkeys(timed[0]["cpu_s"], 0.0)
+    for before, after in pairwise(timed):
+        for name, now in after["cpu_s"].items():
+            same = before.get("pids", {}).get(name) == after.get("pids", {}).get(name)
+            earlier = before["cpu_s"].get(name)
+            used[name] = used.get(name, 0.0) + (now - earlier if same and earlier is not None else now)
     first, last = timed[0], timed[-1]
     span = last["t_s"] - first["t_s"]
-    per = {
-        name: round((last["cpu_s"][name] - used) / span, 2)
-        for name, used in first["cpu_s"].items()
-        if name in last["cpu_s"] and last["cpu_s"][name] >= used
-    }
     return {
         "from_s": first["t_s"],
         "to_s": last["t_s"],
-        "components": per,
+        "components": {name: round(max(cpu, 0.0) / span, 2) for name, cpu in used.items()},
         "machine": round((last["machine_busy_cpu_s"] - first["machine_busy_cpu_s"]) / span, 2),
         "machine_cores": psutil.cpu_count() or 0,
     }

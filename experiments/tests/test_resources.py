@@ -42,3 +42,27 @@ def test_growth_is_measured_from_the_first_sample_after_warm_up():
     assert growth["rss_growth_pct"] == {"app": 5.0}
     assert growth["open_files_growth"] == {"app": 1}
     assert growth["multiproc_files_max"] == 4
+
+
+def test_cpu_cores_follow_a_restarted_component_and_the_machine() -> None:
+    from experiments.runner.resources import cpu_cores
+
+    def sample(t_s: float, app_cpu: float, app_pid: int, machine: float) -> dict:
+        return {
+            "t_s": t_s,
+            "cpu_s": {"app": app_cpu, "worker": t_s * 0.1},
+            "pids": {"app": app_pid, "worker": 7},
+            "machine_busy_cpu_s": machine,
+        }
+
+    # 10 s: the app uses 0.5 core, restarts at 10-20 s (new pid, counters from 0: 2 s since its start).
+    samples = [
+        sample(0, 100.0, 1, 1000.0),
+        sample(10, 105.0, 1, 1015.0),
+        sample(20, 2.0, 2, 1030.0),
+        sample(30, 7.0, 2, 1045.0),
+    ]
+    cpu = cpu_cores(samples)
+    assert cpu["components"] == {"app": 0.4, "worker": 0.1}
+    assert cpu["machine"] == 1.5 and cpu["from_s"] == 0 and cpu["to_s"] == 30
+    assert cpu_cores(samples[:1]) == {}
