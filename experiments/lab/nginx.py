@@ -39,6 +39,11 @@ class NginxSpec:
     down_ports: tuple[int, ...] = ()
 
 
+# Each client connection is a connection, and so is each upstream one it is proxied over: users-2000 holds 2,000
+# keep-alive clients at once, which the Debian default (768, here 1024) refused as "worker_connections are not enough".
+WORKER_CONNECTIONS = 8192
+
+
 def nginx_binary() -> str | None:
     return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
 
@@ -75,8 +80,10 @@ pid {run / "nginx.pid"};
 error_log {run / "error.log"} warn;
 daemon off;
 
+worker_rlimit_nofile {2 * WORKER_CONNECTIONS + 1024};
+
 events {{
-    worker_connections 1024;
+    worker_connections {WORKER_CONNECTIONS};
 }}
 
 http {{
