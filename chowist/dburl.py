@@ -85,6 +85,13 @@ def _cache_backend(name: str, *, metered: bool) -> str:
     return f"chowist.core.cache_backends.{'Metered' if metered else ''}{name}"
 
 
+# The file cache's size before it culls a random third of its entries. The full demo data's working set is four
+# entries a place (API and HTML page, the detail fragment, the place's generation token): about 40,000 for
+# 10,000 places. At Django's 300, or the 10,000 before, users-2000 culled all the time (a culled generation token
+# retires its pages too) and most detail requests rendered. About 4 KB an entry on disk.
+FILE_CACHE_MAX_ENTRIES = 100_000
+
+
 def cache_from_url(
     url: str, *, default_timeout: int, key_prefix: str, alias: str = "default", metered: bool = False
 ) -> dict[str, Any]:
@@ -97,7 +104,9 @@ def cache_from_url(
         return {
             "BACKEND": _cache_backend("FileBasedCache", metered=metered),
             "LOCATION": parsed.path,
-            "OPTIONS": {"MAX_ENTRIES": int(parse_qs(parsed.query).get("max_entries", ["10000"])[0])},
+            "OPTIONS": {
+                "MAX_ENTRIES": int(parse_qs(parsed.query).get("max_entries", [str(FILE_CACHE_MAX_ENTRIES)])[0])
+            },
             **common,
         }
     if scheme == "memcached":

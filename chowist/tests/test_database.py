@@ -68,6 +68,14 @@ def test_cache_urls(url: str, backend: str) -> None:
     assert cache_from_url(url, default_timeout=60, key_prefix="c")["BACKEND"].endswith(backend)
 
 
+def test_the_file_cache_holds_the_full_demo_datas_pages_before_culling() -> None:
+    # 10,000 places x (API page, HTML page, detail fragment, generation token): below that it culls under load.
+    options = cache_from_url("file:///tmp/c", default_timeout=60, key_prefix="c")["OPTIONS"]
+    assert options["MAX_ENTRIES"] >= 4 * 10_000
+    sized = cache_from_url("file:///tmp/c?max_entries=500", default_timeout=60, key_prefix="c")["OPTIONS"]
+    assert sized["MAX_ENTRIES"] == 500
+
+
 def test_default_cache_is_shared_between_processes() -> None:
     from django.conf import settings
 
