@@ -343,6 +343,7 @@ class Lab:
                 _binary(PROMETHEUS),
                 f"--config.file={self._prometheus_config_path()}",
                 f"--storage.tsdb.path={self.lab_dir / 'prometheus' / 'data'}",
+                *render.prometheus_storage_flags(cfg),
                 f"--web.listen-address={host}:{cfg.prometheus_port}",
                 "--web.enable-lifecycle",
             ],

@@ -35,6 +35,12 @@ def prometheus_config(config: LabConfig) -> dict[str, Any]:
     )
 
 
+def prometheus_storage_flags(config: LabConfig) -> list[str]:
+    """The lab Prometheus's TSDB flags: blocks as short as LAB_PROMETHEUS_BLOCK_MINUTES (config.py says why).
+    The maximum block length stays Prometheus's (a tenth of the retention), so old blocks still merge."""
+    return [f"--storage.tsdb.min-block-duration={config.prometheus_block_minutes}m"]
+
+
 def alertmanager_config(config: LabConfig) -> dict[str, Any]:
     return prometheus_generate.alertmanager_config(
         variant=prometheus_generate.NATIVE, host=config.host, ports=lab_ports(config)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import yaml
 from experiments.lab import LabConfig, LabConfigError, render
 from experiments.lab.backing import pgbouncer_url, redis_neighbour_db
 from experiments.lab.config import ROOT
+from experiments.lab.procs import free_port, http_probe, start
 
 
 def test_defaults_environment_and_overrides() -> None:
@@ -44,6 +47,7 @@ def test_defaults_environment_and_overrides() -> None:
         ({"APP_PORT": "9090"}, "share a port"),
         ({"LAB_READY_TIMEOUT_S": "0"}, "must be positive"),
         ({"LAB_LOG_MAX_MB": "-1"}, "LAB_LOG_MAX_MB=-1 must be 0"),
+        ({"LAB_PROMETHEUS_BLOCK_MINUTES": "0"}, "between 1 and 120"),
     ],
 )
 def test_bad_settings_are_refused(env: dict[str, str], message: str) -> None:
@@ -114,6 +118,30 @@ def test_rendered_configs_pass_promtool_and_amtool(tmp_path: Path, window_set: s
     assert checked.returncode == 0, checked.stdout + checked.stderr
     checked = subprocess.run(["amtool", "check-config", str(alertmanager)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_prometheus_cuts_blocks_as_short_as_configured(tmp_path: Path) -> None:
+    """The installed Prometheus accepts the lab's (hidden) TSDB flag and runs with it."""
+    if shutil.which("prometheus") is None:
+        pytest.skip("prometheus not installed (make system-deps)")
+    assert LabConfig.from_env({}).prometheus_block_minutes == 5
+    assert LabConfig.from_env({"LAB_PROMETHEUS_BLOCK_MINUTES": "120"}).prometheus_block_minutes == 120
+    config = _config(prometheus_port=free_port())
+    prometheus_yml = render.write_yaml(tmp_path / "prometheus.yml", render.prometheus_config(config))
+    url = f"http://127.0.0.1:{config.prometheus_port}"
+    argv = [
+        "prometheus",
+        f"--config.file={prometheus_yml}",
+        f"--storage.tsdb.path={tmp_path / 'data'}",
+        f"--web.listen-address=127.0.0.1:{config.prometheus_port}",
+        *render.prometheus_storage_flags(config),
+    ]
+    with (
+        start(argv, log_path=tmp_path / "prometheus.log", ready=[http_probe(f"{url}/-/ready")]),
+        urllib.request.urlopen(f"{url}/api/v1/status/flags", timeout=10) as response,
+    ):
+        flags = json.load(response)["data"]
+    assert flags["storage.tsdb.min-block-duration"] == "5m"
 
 
 def test_pgbouncer_pools_transactions_in_front_of_the_services_database(tmp_path: Path) -> None:
