@@ -11,6 +11,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 MEMCACHED_TIMEOUT_S = 0.5
 MEMCACHED_DEAD_TIMEOUT_S = 5
+# A Redis that stalls (paused, swapping, a full network buffer) rather than refusing: without a socket timeout a
+# cache read waits forever and holds the request's thread until gunicorn kills the worker. As for memcached, a
+# cache that does not answer within this costs a miss (chowist/core/cache_backends.py's Degrading).
+REDIS_CACHE_TIMEOUT_S = 0.5
 
 # With metrics on, django-prometheus's backends (Django's own, counting connections, queries and their time);
 # SQLite through observability's configured subclass of it.
@@ -99,7 +103,12 @@ def cache_from_url(
     scheme = parsed.scheme
     common = {"TIMEOUT": default_timeout, "KEY_PREFIX": key_prefix, "ALIAS": alias}
     if scheme in {"redis", "rediss"}:
-        return {"BACKEND": _cache_backend("RedisCache", metered=metered), "LOCATION": url, **common}
+        return {
+            "BACKEND": _cache_backend("RedisCache", metered=metered),
+            "LOCATION": url,
+            "OPTIONS": {"socket_timeout": REDIS_CACHE_TIMEOUT_S, "socket_connect_timeout": REDIS_CACHE_TIMEOUT_S},
+            **common,
+        }
     if scheme == "file":
         return {
             "BACKEND": _cache_backend("FileBasedCache", metered=metered),

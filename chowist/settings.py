@@ -222,6 +222,7 @@ HUEY_IMMEDIATE = env_bool("HUEY_IMMEDIATE", False)
 JOBS_LOST_AFTER_S = env_float("JOBS_LOST_AFTER_S", 600.0)
 # Several labs (or test runs) can share one Redis: the queue's keys are named after this.
 HUEY_QUEUE_NAME = env_str("HUEY_QUEUE_NAME", "chowist")
+HUEY_REDIS_TIMEOUT_S = env_float("HUEY_REDIS_TIMEOUT_S", 3.0)
 HUEY = {
     # huey's classes, with a consumer that stops gracefully on SIGTERM too and serves the worker metrics.
     "huey_class": "workers.consumer.RedisHuey" if REDIS_URL else "workers.consumer.SqliteHuey",
@@ -229,7 +230,14 @@ HUEY = {
     "immediate": HUEY_IMMEDIATE,
     "results": False,
     "utc": True,
-    "connection": {"url": REDIS_URL} if REDIS_URL else {"filename": str(HUEY_SQLITE_PATH)},
+    # A stalled Redis must not hold a request (enqueue) or the consumer forever; longer than huey's 1 s BRPOP wait.
+    "connection": {
+        "url": REDIS_URL,
+        "socket_timeout": HUEY_REDIS_TIMEOUT_S,
+        "socket_connect_timeout": HUEY_REDIS_TIMEOUT_S,
+    }
+    if REDIS_URL
+    else {"filename": str(HUEY_SQLITE_PATH)},
     "consumer": {
         "workers": HUEY_WORKERS,
         "worker_type": HUEY_WORKER_TYPE,

@@ -720,3 +720,28 @@ def test_postgresql_restarted_under_load(child_env, tmp_path):
     assert recovery < RECOVERY_BOUND_S, f"recovery took {recovery:.1f} s ({five_xx} 5xx burned)"
     # The database being down is a 503 with Retry-After (counted), never a bare 500.
     assert 500 not in result.statuses and "GET 500" not in result.statuses, dict(result.statuses)
+
+
+@pytest.mark.slow
+def test_a_paused_redis_costs_a_miss_not_a_stalled_request(tmp_path) -> None:
+    # SIGSTOP: the server accepts nothing and answers nothing, as a stalled one does (no connection refused).
+    from django.utils.module_loading import import_string
+
+    from chowist.dburl import cache_from_url
+    from chowist.tests.throwaway import throwaway_redis
+
+    with throwaway_redis(tmp_path) as redis_server:
+        config = cache_from_url(redis_server.url(1), default_timeout=60, key_prefix="paused")
+        backend = import_string(config.pop("BACKEND"))(config.pop("LOCATION"), config)
+        backend.set("k", "v")
+        assert backend.get("k") == "v"
+        os.kill(redis_server.process.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            assert backend.get("k", "missed") == "missed"
+            waited = time.monotonic() - started
+        finally:
+            os.kill(redis_server.process.pid, signal.SIGCONT)
+        print(f"fault matrix | redis paused | cache read answered a miss after {waited:.2f} s")
+        assert waited < 2.0
+        assert backend.get("k") == "v"
