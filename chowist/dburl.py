@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -94,6 +94,15 @@ def _cache_backend(name: str, *, metered: bool) -> str:
 # 10,000 places. At Django's 300, or the 10,000 before, users-2000 culled all the time (a culled generation token
 # retires its pages too) and most detail requests rendered. About 4 KB an entry on disk.
 FILE_CACHE_MAX_ENTRIES = 100_000
+
+
+def redis_url_with_timeout(url: str, *, timeout_s: float) -> str:
+    """`url` with socket and connect timeouts in its query (redis-py's from_url reads them), unless it sets its own."""
+    parsed = urlparse(url)
+    query = parse_qs(parsed.query)
+    for name in ("socket_timeout", "socket_connect_timeout"):
+        query.setdefault(name, [f"{timeout_s:g}"])
+    return urlunparse(parsed._replace(query=urlencode(query, doseq=True)))
 
 
 def cache_from_url(

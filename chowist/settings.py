@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from chowist.dburl import cache_from_url, database_from_url, sqlite_database
+from chowist.dburl import cache_from_url, database_from_url, redis_url_with_timeout, sqlite_database
 from envconfig import env_bool, env_choice, env_float, env_int, env_list, env_path, env_str
 from monitoring.config import CONFIG as MONITORING
 from observability.logs import logging_config
@@ -231,11 +231,8 @@ HUEY = {
     "results": False,
     "utc": True,
     # A stalled Redis must not hold a request (enqueue) or the consumer forever; longer than huey's 1 s BRPOP wait.
-    "connection": {
-        "url": REDIS_URL,
-        "socket_timeout": HUEY_REDIS_TIMEOUT_S,
-        "socket_connect_timeout": HUEY_REDIS_TIMEOUT_S,
-    }
+    # In the URL: huey refuses a url beside connection parameters, and redis-py reads these from the query.
+    "connection": {"url": redis_url_with_timeout(REDIS_URL, timeout_s=HUEY_REDIS_TIMEOUT_S)}
     if REDIS_URL
     else {"filename": str(HUEY_SQLITE_PATH)},
     "consumer": {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.db import connection
 
@@ -74,6 +76,28 @@ def test_the_file_cache_holds_the_full_demo_datas_pages_before_culling() -> None
     assert options["MAX_ENTRIES"] >= 4 * 10_000
     sized = cache_from_url("file:///tmp/c?max_entries=500", default_timeout=60, key_prefix="c")["OPTIONS"]
     assert sized["MAX_ENTRIES"] == 500
+
+
+def test_the_queue_on_redis_times_out_instead_of_hanging() -> None:
+    # huey refuses a url beside connection parameters: the timeouts travel in the URL (found when the services
+    # profile would not start). Settings are read once per process, so a child builds them with REDIS_URL set.
+    import subprocess
+    import sys
+
+    from chowist.dburl import redis_url_with_timeout
+
+    assert redis_url_with_timeout("redis://h:1/2?socket_timeout=9", timeout_s=3) == (
+        "redis://h:1/2?socket_timeout=9&socket_connect_timeout=3"
+    )
+    code = (
+        "import django; django.setup(); from huey.contrib.djhuey import HUEY; "
+        "kw = HUEY.storage.conn.connection_pool.connection_kwargs; "
+        "print(type(HUEY).__name__, kw['socket_timeout'], kw['socket_connect_timeout'])"
+    )
+    env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:6379/15", "DJANGO_SETTINGS_MODULE": "chowist.settings"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["RedisHuey", "3.0", "3.0"]
 
 
 def test_default_cache_is_shared_between_processes() -> None:
