@@ -1,5 +1,6 @@
 """The Locust `upload` task against a real gunicorn: the demo editor's photos are accepted (202) and stored, the bad
-uploads mixed in are refused with a 4xx, never a 5xx."""
+uploads mixed in are refused with a 4xx, never a 5xx; the logged-in editor's repeat likes of the day (202,
+"duplicate") are counted apart, so Locust's interactions are exactly the ones the app accepted."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import csv
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -82,7 +84,8 @@ def test_uploads_under_load_are_accepted_and_bad_ones_stay_4xx(tmp_path: Path) -
             [
                 *[sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "3", "-r", "3"],
                 *["-t", f"{RUN_S}s", "-H", base, "--csv", str(tmp_path / "run"), "--only-summary"],
-                *["--mix", "upload=1", "--wait-ms", "50,100", "--place-ids-file", str(tmp_path / "ids.txt")],
+                *["--mix", "upload=1,interact=2", "--wait-ms", "50,100"],
+                *["--place-ids-file", str(tmp_path / "ids.txt")],
             ],
             cwd=ROOT,
             env=env,
@@ -90,6 +93,7 @@ def test_uploads_under_load_are_accepted_and_bad_ones_stay_4xx(tmp_path: Path) -
             text=True,
             timeout=RUN_S + 60,
         )
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
     finally:
         app.stop(timeout_s=STOP_TIMEOUT_S)
     assert (tmp_path / "run_stats.csv").exists(), locust.stderr[-3000:]
@@ -100,5 +104,14 @@ def test_uploads_under_load_are_accepted_and_bad_ones_stay_4xx(tmp_path: Path) -
     assert int(good["Failure Count"]) == 0, locust.stderr[-2000:]
     assert bad is None or int(bad["Failure Count"]) == 0, locust.stderr[-2000:]
     assert stats["POST /accounts/login/"]["Failure Count"] == "0"
+    accepted = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("chowist_interactions_accepted_total{")
+    )
+    interactions = stats["POST /api/places/[id]/interactions/"]
+    assert int(interactions["Request Count"]) - int(interactions["Failure Count"]) == accepted
+    duplicates = stats.get("POST /api/places/[id]/interactions/ (duplicate)")
+    assert duplicates is None or int(duplicates["Failure Count"]) == 0
     photos = list((var / "media").rglob("*.png"))
     assert len(photos) >= int(good["Request Count"]) // 2  # stored (thumbnails follow in the consumer)
