@@ -558,9 +558,10 @@ class Lab:
                     # Static files for the app (WhiteNoise) or nginx to serve.
                     self._collectstatic(cfg, state)
                 self._start(component)
-                if component.name == REPLICA:
-                    # The app reads from it at once: wait until it accepts connections before starting anything.
-                    self._wait_ready([REPLICA], cfg.ready_timeout_s)
+                if component.name in (REPLICA, NGINX):
+                    # The app reads from the replica at once, and prometheus-nginx-exporter (0.11) exits when its
+                    # first stub_status read is refused: wait until each answers before starting what follows.
+                    self._wait_ready([component.name], cfg.ready_timeout_s)
             return self._wait_ready(list(components), cfg.ready_timeout_s)
 
     def down(self) -> list[str]:
