@@ -53,7 +53,7 @@ SEEDS = {
     "full": ["--places", "10000", "--users", "2000", "--reviews", "200000", "--interactions", "1000000"],
 }
 # The lab's serving shape (settings' defaults), for the app and the minimal view alike.
-WORKERS, THREADS = 2, 4
+WORKERS, THREADS = 2, 2
 WARMUP_CALLS = 3
 # Longer than any run, valgrind's ~50x slowdown included: caches expire by invalidation, not by the clock here.
 BENCH_CACHE_TTL_S = 24 * 3600
