@@ -273,6 +273,11 @@ def structlog_configure() -> None:
     _state["configured"] = True
 
 
+def _at_least(level: str, floor: str) -> str:
+    """The higher (quieter) of two level names."""
+    return level if logging.getLevelName(level) > logging.getLevelName(floor) else floor
+
+
 def logging_config(*, level: str, log_file: str) -> dict[str, Any]:
     """dictConfig for Django's LOGGING and gunicorn's logconfig_dict: JSON to stdout, and to log_file when set."""
     handlers: dict[str, dict[str, Any]] = {
@@ -288,6 +293,10 @@ def logging_config(*, level: str, log_file: str) -> dict[str, Any]:
     loggers["huey"] = {"handlers": list(handlers), "propagate": False, "level": level}
     # The app's per-request event is the access log; gunicorn's own access line would be a second one.
     loggers["gunicorn.access"] = {"handlers": [], "propagate": True, "level": "WARNING"}
+    # django-axes logs 3-4 INFO lines per login attempt, success or failure, whatever AXES_VERBOSE says (clean-ups,
+    # resets, "successful login by <user, IP, user agent>"); the request log already has the attempt. Its warnings
+    # (a login failure recorded, a lockout) stay, unless LOG_LEVEL asks for less.
+    loggers["axes"] = {"handlers": [], "propagate": True, "level": _at_least(level, "WARNING")}
     return {
         "version": 1,
         "disable_existing_loggers": False,

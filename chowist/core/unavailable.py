@@ -1,23 +1,58 @@
 """A database that cannot be reached or written (server restarting, disk full) is a 503 with Retry-After.
 
 It still counts against availability (a 5xx), but it tells clients and load balancers the truth: come
-back shortly. Other exceptions stay 500s. The exception is logged with its traceback, as a 500 would be.
+back shortly. Other exceptions stay 500s.
+
+During an outage every request fails the same way, so the error is logged (with its traceback) at most once
+per DATABASE_ERROR_LOG_INTERVAL_S per process, and that line says how many 503s since the last one went
+unlogged: a traceback per request was ~200 multi-kilobyte lines a second (found by the fault matrix), which
+buries everything else and can fill the log volume the outage may be about. Metrics still count every 503.
 """
 
 from __future__ import annotations
 
-import logging
+import threading
+import time
 from collections.abc import Callable
 
+import structlog
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
 from chowist.core.views import error_response
 
-logger = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 UNAVAILABLE_STATUS = 503
 RETRY_AFTER_S = 5
+# As cache_backends' CACHE_ERROR_LOG_INTERVAL_S: one line per interval says the outage is still on.
+DATABASE_ERROR_LOG_INTERVAL_S = 5.0
+
+
+class LogThrottle:
+    """At most one log line per `interval_s`; each line carries how many were suppressed since the last one.
+
+    Shared by the threads of a process (gunicorn's gthread workers), hence the lock.
+    """
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._lock = threading.Lock()
+        self._last_logged: float | None = None
+        self._suppressed = 0
+
+    def allow(self, now: float | None = None) -> int | None:
+        """How many were suppressed before this one when it should be logged, else None (counted as suppressed)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if self._last_logged is not None and now - self._last_logged < self.interval_s:
+                self._suppressed += 1
+                return None
+            suppressed, self._suppressed, self._last_logged = self._suppressed, 0, now
+            return suppressed
+
+
+_throttle = LogThrottle(DATABASE_ERROR_LOG_INTERVAL_S)
 
 
 class DatabaseUnavailableMiddleware:
@@ -30,7 +65,9 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
-        logger.error("database_unavailable path=%s", request.path, exc_info=exception)
+        suppressed = _throttle.allow()
+        if suppressed is not None:
+            log.error("database_unavailable", path=request.path, suppressed=suppressed, exc_info=exception)
         response = error_response(
             request, UNAVAILABLE_STATUS, "The database is unavailable for a moment; please try again shortly."
         )

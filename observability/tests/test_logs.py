@@ -42,6 +42,9 @@ def test_logging_config_writes_json_to_the_log_file(tmp_path) -> None:
     config = logging_config(level="INFO", log_file=str(log_file))
     # gunicorn's access line would duplicate the app's per-request event.
     assert config["loggers"]["gunicorn.access"]["level"] == "WARNING"
+    # django-axes' INFO lines per login attempt are noise; its warnings stay, a quieter LOG_LEVEL wins.
+    assert config["loggers"]["axes"]["level"] == "WARNING"
+    assert logging_config(level="ERROR", log_file="")["loggers"]["axes"]["level"] == "ERROR"
     assert all(config["loggers"][name]["propagate"] for name in ("gunicorn.error", "django", "django.server"))
     # huey's run_huey adds a plain-text handler to a "huey" logger that has none.
     assert config["loggers"]["huey"]["handlers"] == ["stdout", "file"]

@@ -97,3 +97,36 @@ def test_database_unavailable_is_a_503_with_retry_after(path):
     assert response["Retry-After"] == "5"
     assert "database or disk is full" not in response.content.decode()
     assert middleware.process_exception(request, ValueError("a bug")) is None
+
+
+def test_a_database_outage_logs_one_line_per_interval_with_the_count_it_stands_for(monkeypatch, caplog):
+    import json
+    import logging
+
+    from django.db import OperationalError
+
+    from chowist.core import unavailable
+
+    monkeypatch.setattr(unavailable, "_throttle", unavailable.LogThrottle(unavailable.DATABASE_ERROR_LOG_INTERVAL_S))
+    middleware = unavailable.DatabaseUnavailableMiddleware(lambda request: None)
+    request = RequestFactory().get("/places/")
+    caplog.set_level(logging.ERROR, logger="chowist.core.unavailable")
+    burst = 200  # about one second of the outage the fault matrix measured
+    responses = []
+    for _ in range(burst):
+        try:
+            raise OperationalError("connection refused")
+        except OperationalError as exc:  # raised, so the logged line has a traceback as a real one would
+            responses.append(middleware.process_exception(request, exc))
+    assert all(r.status_code == 503 and r["Retry-After"] == "5" for r in responses)
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "chowist.core.unavailable"]
+    assert len(lines) == 1, lines
+    assert lines[0]["event"] == "database_unavailable" and lines[0]["suppressed"] == 0
+    assert lines[0]["level"] == "error" and "OperationalError: connection refused" in lines[0]["exception"]
+
+    # The next line, an interval later, says how many 503s went unlogged in between.
+    throttle = unavailable._throttle
+    later = throttle._last_logged + unavailable.DATABASE_ERROR_LOG_INTERVAL_S
+    assert throttle.allow(now=later - 0.001) is None
+    assert throttle.allow(now=later) == burst  # 199 of the burst, and the one just above
+    assert throttle.allow(now=later + 1) is None
