@@ -173,7 +173,7 @@ stack-check: ## Validate compose/docker-compose.yml offline (no Docker engine ne
 	docker-compose --project-directory compose --env-file compose/.env.example -f compose/docker-compose.yml config -q
 
 .PHONY: stack-up
-stack-up: ## Start the full stack in Docker (nginx, app x APP_REPLICAS, consumer, Postgres, Redis, Prometheus, Grafana, Loki, Tempo ...)
+stack-up: ## Start the full stack in Docker (nginx, app x APP_REPLICAS, consumer, Postgres + read replica, Redis, Prometheus, Grafana, Loki, Tempo ...)
 	@$(NEED_COMPOSE)
 	@$(NEED_ENGINE)
 	@test -f compose/.env || { echo "error: compose/.env is missing: cp compose/.env.example compose/.env and set real secrets"; exit 1; }

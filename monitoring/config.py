@@ -62,6 +62,9 @@ class Ports:
     # The exporters' own defaults.
     postgres_exporter: int = 9187
     redis_exporter: int = 9121
+    nginx_exporter: int = 9113
+    # mtail's own default; it turns nginx's access log into the edge's response counts.
+    mtail: int = 3903
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,10 @@ COMPOSE_HOSTS = {
     JOBS.worker: "worker",
     JOBS.postgres: "postgres-exporter",
     JOBS.redis: "redis-exporter",
+    JOBS.nginx: "nginx-exporter",
+    JOBS.edge: "mtail",
+    # The read replica's exporter: a second target of the postgres job, as in the native lab.
+    "postgres-replica": "postgres-replica-exporter",
     "alertmanager": "alertmanager",
     # The experiment runner records notifications on the host, outside compose.
     "webhook": "host.docker.internal",
@@ -81,9 +85,18 @@ def _scrape_configs(variant: str, *, host: str, ports: Ports) -> list[dict[str, 
         {"job_name": JOBS.prometheus, "static_configs": _static(f"localhost:{ports.prometheus}")},
         {
             "job_name": JOBS.postgres,
-            "static_configs": _static(f"{COMPOSE_HOSTS[JOBS.postgres]}:{ports.postgres_exporter}"),
+            "static_configs": [
+                {
+                    "targets": [
+                        f"{COMPOSE_HOSTS[JOBS.postgres]}:{ports.postgres_exporter}",
+                        f"{COMPOSE_HOSTS['postgres-replica']}:{ports.postgres_exporter}",
+                    ]
+                }
+            ],
         },
         {"job_name": JOBS.redis, "static_configs": _static(f"{COMPOSE_HOSTS[JOBS.redis]}:{ports.redis_exporter}")},
+        {"job_name": JOBS.nginx, "static_configs": _static(f"{COMPOSE_HOSTS[JOBS.nginx]}:{ports.nginx_exporter}")},
+        {"job_name": JOBS.edge, "static_configs": _static(f"{COMPOSE_HOSTS[JOBS.edge]}:{ports.mtail}")},
     ]
 
 

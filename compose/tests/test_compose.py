@@ -3,6 +3,7 @@ secrets, and the Prometheus/Alertmanager configs it mounts checked by promtool/a
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -10,9 +11,12 @@ import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 import yaml
+
+from experiments.lab.procs import free_port
 
 COMPOSE_DIR = Path(__file__).resolve().parents[1]
 ROOT = COMPOSE_DIR.parent
@@ -76,7 +80,8 @@ def test_docker_compose_config_is_valid() -> None:
 def test_the_stack_has_every_required_service() -> None:
     required = {
         "nginx", "app", "worker", "postgres", "pgbouncer", "redis", "prometheus", "alertmanager", "grafana",
-        "loki", "alloy", "tempo", "otel-collector", "postgres-exporter", "redis-exporter",
+        "loki", "alloy", "tempo", "otel-collector", "postgres-exporter", "redis-exporter", "postgres-replica",
+        "postgres-replica-exporter", "nginx-exporter", "mtail",
     }  # fmt: skip
     assert required <= set(_services())
 
@@ -219,6 +224,85 @@ def test_alertmanager_can_reach_every_webhook_it_notifies() -> None:
                 assert "host.docker.internal:host-gateway" in alertmanager.get("extra_hosts", []), receiver["name"]
             else:
                 assert host in _services(), f"{receiver['name']} notifies {webhook['url']}"
+
+
+@needs_compose
+def test_the_app_reads_from_a_streaming_replica_of_the_primary() -> None:
+    services = _services()
+    app = services["app"]["environment"]
+    primary, replica = urlparse(app["DATABASE_URL"]), urlparse(app["DATABASE_REPLICA_URL"])
+    # The same database and credentials, straight to the replica (its router is not pgbouncer-aware).
+    assert replica.hostname == "postgres-replica" and replica.port == 5432
+    assert (replica.username, replica.password, replica.path) == (primary.username, primary.password, primary.path)
+    assert services["app"]["depends_on"]["postgres-replica"]["condition"] == "service_healthy"
+    # A base backup of `postgres` started as a standby (-R), and a primary that accepts its replication connection.
+    replica_service = services["postgres-replica"]
+    script = " ".join(replica_service["command"])
+    assert "pg_basebackup -h postgres " in script and " -R " in script
+    assert replica_service["environment"]["PGUSER"] == primary.username
+    assert "pg_is_in_recovery()" in " ".join(replica_service["healthcheck"]["test"])
+    init = _host_path("postgres", "/docker-entrypoint-initdb.d/10-replication.sh").read_text()
+    assert "host replication ${POSTGRES_USER} all scram-sha-256" in init
+    # Both clusters are scraped (the postgres job's second target).
+    exporter = services["postgres-replica-exporter"]["environment"]["DATA_SOURCE_NAME"]
+    assert urlparse(exporter).hostname == "postgres-replica"
+
+
+@needs_compose
+def test_prometheus_scrapes_only_compose_services() -> None:
+    config = yaml.safe_load(_host_path("prometheus", "/etc/prometheus/prometheus.yml").read_text())
+    services = _services()
+    for job in config["scrape_configs"]:
+        hosts = [target.rsplit(":", 1)[0] for sc in job.get("static_configs", []) for target in sc["targets"]]
+        hosts += [name for sd in job.get("dns_sd_configs", []) for name in sd["names"]]
+        assert hosts, job["job_name"]
+        assert all(host == "localhost" or host in services for host in hosts), f"{job['job_name']}: {hosts}"
+
+
+@needs_compose
+def test_mtail_counts_the_access_log_compose_nginx_writes(tmp_path: Path) -> None:
+    """The edge job: nginx's `chowist` log lines, rendered from compose's nginx.conf, read by the mtail program
+    compose mounts (one-shot mode), health probes left out; mtail tails the file nginx writes, on one volume."""
+    mtail = shutil.which("mtail")
+    if mtail is None:
+        pytest.skip("mtail is not installed (apt-get install mtail)")
+    services = _services()
+    nginx_conf = _host_path("nginx", "/etc/nginx/nginx.conf").read_text()
+    log_path = re.search(r"access_log (\S+) chowist\b", nginx_conf).group(1)
+    logs_arg = services["mtail"]["command"][services["mtail"]["command"].index("--logs") + 1]
+    assert logs_arg == log_path
+    volume = {v.split(":")[1]: v.split(":")[0] for v in services["nginx"]["volumes"]}[str(Path(log_path).parent)]
+    assert any(v.startswith(f"{volume}:{Path(log_path).parent}") for v in services["mtail"]["volumes"])
+
+    log_format = "".join(re.findall(r"'([^']*)'", re.search(r"log_format chowist .*?;", nginx_conf, re.S).group(0)))
+    sample = {
+        "time_iso8601": "2026-12-04T10:00:00+00:00",
+        "request_id": "0" * 32,
+        "request_method": "GET",
+        "body_bytes_sent": "512",
+        "request_time": "0.012",
+        "upstream_addr": "172.18.0.5:8000",
+        "upstream_status": "200",
+        "upstream_response_time": "0.011",
+    }
+    requests = [("/places/", 200), ('/places/?q=\\"pizza\\"', 200), ("/places/1/", 502), ("/nope/", 404)]
+    requests += [("/healthz", 200), ("/readyz?full=1", 503)]
+    lines = []
+    for uri, status in requests:
+        values = {**sample, "request_uri": uri, "status": str(status)}
+        lines.append(re.sub(r"\$(\w+)", lambda m, values=values: values[m.group(1)], log_format))
+    assert all(json.loads(line) for line in lines)
+    access_log = tmp_path / "access.log"
+    access_log.write_text("\n".join(lines) + "\n")
+    command = services["mtail"]["command"]
+    progs = _host_path("mtail", command[command.index("--progs") + 1])
+    out = subprocess.run(
+        [mtail, "--progs", str(progs), "--logs", str(access_log), "--one_shot", "--one_shot_format", "prometheus",
+         "--emit_prog_label=false", "--logtostderr", "--port", str(free_port())],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    counts = dict(re.findall(r'^nginx_http_responses_total\{status="(\d{3})"\} (\d+)', out, re.MULTILINE))
+    assert counts == {"200": "2", "502": "1", "404": "1"}, out
 
 
 @needs_compose

@@ -36,9 +36,8 @@ DEFAULT_REPLICA_PORT = 5433
 DEFAULT_POSTGRES_EXPORTER_PORT = CONFIG.ports.postgres_exporter
 DEFAULT_REPLICA_EXPORTER_PORT = CONFIG.ports.postgres_exporter + 1
 DEFAULT_REDIS_EXPORTER_PORT = CONFIG.ports.redis_exporter
-DEFAULT_NGINX_EXPORTER_PORT = 9113
-# mtail's own default port; it turns nginx's access log into the edge's response counts.
-DEFAULT_MTAIL_PORT = 3903
+DEFAULT_NGINX_EXPORTER_PORT = CONFIG.ports.nginx_exporter
+DEFAULT_MTAIL_PORT = CONFIG.ports.mtail
 DEFAULT_SERVICES_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/chowist_lab"
 DEFAULT_SERVICES_REDIS_URL = "redis://127.0.0.1:6379/1"
 # Readiness covers migrate-free start-up of gunicorn, the consumer and Prometheus on a busy 2-core box.

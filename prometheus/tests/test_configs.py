@@ -121,8 +121,15 @@ def test_compose_config_uses_service_names() -> None:
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert jobs["chowist-app"]["dns_sd_configs"] == [{"names": ["app"], "type": "A", "port": 9101}]
     assert jobs["chowist-worker"]["static_configs"] == [{"targets": ["worker:9102"]}]
-    assert jobs["postgres"]["static_configs"] == [{"targets": ["postgres-exporter:9187"]}]
+    assert jobs["postgres"]["static_configs"] == [
+        {"targets": ["postgres-exporter:9187", "postgres-replica-exporter:9187"]}
+    ]
     assert jobs["redis"]["static_configs"] == [{"targets": ["redis-exporter:9121"]}]
+    assert jobs["nginx"]["static_configs"] == [{"targets": ["nginx-exporter:9113"]}]
+    assert jobs["edge"]["static_configs"] == [{"targets": ["mtail:3903"]}]
+    # Every job the native lab can scrape, compose scrapes too.
+    native = {job["job_name"] for job in _load("prometheus.yml")["scrape_configs"]}
+    assert native == set(jobs)
     assert config["alerting"]["alertmanagers"] == [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]
 
 
