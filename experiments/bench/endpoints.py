@@ -42,11 +42,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from experiments.bench.overhead import wrk_parse
+from experiments.bench.overhead_profile import TRACE_SEED
 from experiments.lab.appserver import PYTHON, gunicorn_start
 from experiments.lab.procs import Process, free_port, http_probe, start
 
 ROOT = Path(__file__).resolve().parents[2]
-TRACE_SEED = 13
 DEFAULT_REPORT = ROOT / "reports" / "bench-endpoints.json"
 SEEDS = {
     "small": ["--places", "500", "--users", "100", "--reviews", "3000", "--interactions", "5000", "--seed", "1"],

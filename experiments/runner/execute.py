@@ -122,19 +122,7 @@ class Runner:
         quiet = time.time()
         t0 = self.prom.wait_scrape_after(jobs, quiet, timeout_s=SCRAPE_WAIT_S)
         before = counters_read(self.prom)
-        load = self.experiment.load
-        locust = LocustProcess(
-            host=self.lab.app_url,
-            users=plan.users,
-            spawn_rate=load.spawn_rate,
-            duration_s=plan.duration_s,
-            mix=load.mix,
-            wait_ms=load.wait_ms,
-            processes=load.processes,
-            place_ids_file=ids_file,
-            out_dir=self.report_dir / "locust",
-            prefix=f"{index:02d}-{_slug(variant.name)}-{plan.repeat}",
-        )
+        locust = self._locust(plan, ids_file=ids_file, index=index, duration_s=plan.duration_s)
         schedule = Schedule(self.driver, self.experiment.schedule)
         probe = self._read_back_probe(plan)
         self.display.phase(f"{label}: load {plan.users} users for {plan.duration_s:g} s")
@@ -233,22 +221,29 @@ class Runner:
             except requests.RequestException:
                 continue
 
-    def _warm_up_load(self, plan: RunPlan, *, ids_file: Path, label: str, index: int) -> None:
-        """The experiment's own load for `warmup_s`, unmeasured (its Locust files are kept, marked warm-up)."""
+    def _locust(
+        self, plan: RunPlan, *, ids_file: Path, index: int, duration_s: float, suffix: str = ""
+    ) -> LocustProcess:
+        """The experiment's load for this run, as a Locust process writing its files under the report's locust/."""
         load = self.experiment.load
-        self.display.phase(f"{label}: warm-up load, {plan.users} users for {load.warmup_s:g} s (not measured)")
-        warm = LocustProcess(
+        return LocustProcess(
             host=self.lab.app_url,
             users=plan.users,
             spawn_rate=load.spawn_rate,
-            duration_s=load.warmup_s,
+            duration_s=duration_s,
             mix=load.mix,
             wait_ms=load.wait_ms,
             processes=load.processes,
             place_ids_file=ids_file,
             out_dir=self.report_dir / "locust",
-            prefix=f"{index:02d}-{_slug(plan.variant.name)}-{plan.repeat}-warmup",
+            prefix=f"{index:02d}-{_slug(plan.variant.name)}-{plan.repeat}{suffix}",
         )
+
+    def _warm_up_load(self, plan: RunPlan, *, ids_file: Path, label: str, index: int) -> None:
+        """The experiment's own load for `warmup_s`, unmeasured (its Locust files are kept, marked warm-up)."""
+        warmup_s = self.experiment.load.warmup_s
+        self.display.phase(f"{label}: warm-up load, {plan.users} users for {warmup_s:g} s (not measured)")
+        warm = self._locust(plan, ids_file=ids_file, index=index, duration_s=warmup_s, suffix="-warmup")
         warm.start()
         try:
             while warm.running():
