@@ -528,9 +528,9 @@ def test_redis_restarted_under_load(child_env, tmp_path):
     one Redis, restarted without persistence under load. Reads degrade to the database, interactions are still
     accepted into the durable inbox (their drain request is logged as failed), and what the restart threw away
     (queued drains, the drain flag, cached pages) is redone by the next drain request or recomputed."""
-    from chowist.tests.throwaway import throwaway_redis
     from conftest import free_port
     from experiments.lab.appserver import consumer_start
+    from experiments.lab.throwaway import throwaway_redis
 
     with throwaway_redis(tmp_path / "redis") as redis_server:
         env = {
@@ -610,8 +610,8 @@ def test_photo_upload_while_the_queue_is_down_is_accepted_and_thumbnailed_later(
 
     from chowist.places.models import Place
     from chowist.places.tests.factories import make_user
-    from chowist.tests.throwaway import throwaway_redis
     from conftest import free_port
+    from experiments.lab.throwaway import throwaway_redis
 
     with throwaway_redis(tmp_path / "redis") as redis_server:
         env = {
@@ -662,7 +662,7 @@ def test_postgresql_restarted_under_load(child_env, tmp_path):
     import psycopg
     from django.db import connection
 
-    from chowist.tests.throwaway import throwaway_postgres
+    from experiments.lab.throwaway import throwaway_postgres
 
     if connection.vendor == "postgresql":
         # make test runs the suite on SQLite, then on PostgreSQL: this case never touches the test database.
@@ -728,7 +728,7 @@ def test_a_paused_redis_costs_a_miss_not_a_stalled_request(tmp_path) -> None:
     from django.utils.module_loading import import_string
 
     from chowist.dburl import cache_from_url
-    from chowist.tests.throwaway import throwaway_redis
+    from experiments.lab.throwaway import throwaway_redis
 
     with throwaway_redis(tmp_path) as redis_server:
         config = cache_from_url(redis_server.url(1), default_timeout=60, key_prefix="paused")

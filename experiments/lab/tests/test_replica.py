@@ -1,5 +1,9 @@
-"""A real streaming replica (pg_basebackup of the shared PostgreSQL, hot standby on its own port) behind the app:
-reads go to it, a client reads its own writes from the primary, and a replica that dies costs no 5xx."""
+"""A real streaming replica (pg_basebackup of a PostgreSQL primary, hot standby on its own port) behind the app:
+reads go to it, a client reads its own writes from the primary, and a replica that dies costs no 5xx.
+
+The primary is a throwaway cluster (experiments/lab/throwaway.py), not the shared server on 5432: a shared server
+need not accept replication connections (this one's pg_hba.conf has no replication line, and other runs use it),
+and a replica of a small private cluster catches up in a moment instead of replaying everyone's WAL."""
 
 from __future__ import annotations
 
@@ -17,7 +21,6 @@ import urllib.request
 from collections.abc import Iterator
 from http.cookiejar import CookieJar
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 import pytest
 
@@ -33,36 +36,15 @@ from experiments.lab.replica import (
     replica_process_user,
     replica_wait_caught_up,
 )
+from experiments.lab.throwaway import throwaway_postgres
 
 ROOT = Path(__file__).resolve().parents[3]
-# The same default as the Makefile's test-postgres; the replica test's own database is named after it.
-TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/chowist")
+DATABASE = "chowist_replica"
 READY_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 30
 SEED = ["--places", "20", "--users", "6", "--reviews", "40", "--interactions", "100", "--seed", "3"]
 REVIEWER = "demo00001"
-# The replica streams the whole shared cluster's WAL: other databases' writes can put it tens of MB behind.
 CATCH_UP_TIMEOUT_S = 120
-
-
-def _database_url() -> str:
-    parsed = urlparse(TEST_POSTGRES_URL)
-    # A prefix keeps the suffix that keeps names on a shared server apart (e.g. chowist_h7 -> replica_chowist_h7).
-    return urlunparse(parsed._replace(path="/replica_" + parsed.path.lstrip("/")))
-
-
-def _admin(url: str):
-    import psycopg
-
-    return psycopg.connect(urlunparse(urlparse(url)._replace(path="/postgres")), autocommit=True, connect_timeout=5)
-
-
-def _drop(url: str) -> None:
-    from psycopg import sql
-
-    with _admin(url) as conn:
-        name = urlparse(url).path.lstrip("/")
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _in_recovery(url: str) -> tuple[bool, str]:
@@ -75,22 +57,13 @@ def _in_recovery(url: str) -> tuple[bool, str]:
 
 @pytest.fixture
 def primary_url() -> Iterator[str]:
-    import psycopg
-
-    url = _database_url()
-    try:
-        _drop(url)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable at {TEST_POSTGRES_URL}: {exc}")
-    with _admin(url) as conn:
-        conn.execute(f'CREATE DATABASE "{urlparse(url).path.lstrip("/")}"')
-    env = {**os.environ, "DJANGO_ENV": "test", "DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
-    for command in (["migrate", "-v0"], ["seed_demo", *SEED]):
-        subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True, timeout=300)
-    try:
+    with throwaway_postgres() as server:
+        server.create_database(DATABASE)
+        url = server.url(DATABASE)
+        env = {**os.environ, "DJANGO_ENV": "test", "DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+        for command in (["migrate", "-v0"], ["seed_demo", *SEED]):
+            subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True, timeout=300)
         yield url
-    finally:
-        _drop(url)
 
 
 @pytest.fixture

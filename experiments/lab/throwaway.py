@@ -1,5 +1,9 @@
-"""Throwaway Redis and PostgreSQL servers for the fault matrix: restarted under load without touching the shared
-ones on 6379 and 5432, which other test runs and people's labs use at the same time.
+"""Throwaway Redis and PostgreSQL servers for the tests: the fault matrix restarts them under load, and the replica
+test streams from one, without touching the shared ones on 6379 and 5432, which other test runs and people's labs
+use at the same time (and whose pg_hba.conf may not allow replication).
+
+initdb's own pg_hba.conf with --auth=trust accepts replication connections from 127.0.0.1, and its defaults
+(wal_level=replica, max_wal_senders=10) are what pg_basebackup and a streaming standby need.
 
 Each lives in a directory of its own on a free port and is gone when its context ends. A missing binary (or, for
 PostgreSQL, no user to run it as) is a skip that names what to install.
