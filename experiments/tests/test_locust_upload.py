@@ -4,7 +4,7 @@ uploads mixed in are refused with a 4xx, never a 5xx; the logged-in editor's rep
 
 from __future__ import annotations
 
-import csv
+import json
 import os
 import subprocess
 import sys
@@ -90,7 +90,9 @@ def test_uploads_under_load_are_accepted_and_bad_ones_stay_4xx(tmp_path: Path) -
                     "20",
                     "-H",
                     base,
-                    "--csv",
+                    # Not --csv: its files are rewritten once a second and miss what ends after the last
+                    # rewrite (measured 114 of 124 interactions); the JSON is written after every user stopped.
+                    "--json-file",
                     str(tmp_path / "run"),
                     "--only-summary",
                 ],
@@ -106,24 +108,23 @@ def test_uploads_under_load_are_accepted_and_bad_ones_stay_4xx(tmp_path: Path) -
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
     finally:
         app.stop(timeout_s=STOP_TIMEOUT_S)
-    assert (tmp_path / "run_stats.csv").exists(), locust.stderr[-3000:]
-    with (tmp_path / "run_stats.csv").open() as handle:
-        stats = {row["Name"]: row for row in csv.DictReader(handle)}
+    assert (tmp_path / "run.json").exists(), locust.stderr[-3000:]
+    stats = {e["name"]: e for e in json.loads((tmp_path / "run.json").read_text())}
     good, bad = stats["POST /api/places/[id]/photo/"], stats.get("POST /api/places/[id]/photo/ (bad)")
-    assert int(good["Request Count"]) >= 5, locust.stderr[-2000:]
-    assert int(good["Failure Count"]) == 0, locust.stderr[-2000:]
-    assert bad is None or int(bad["Failure Count"]) == 0, locust.stderr[-2000:]
-    assert stats["POST /accounts/login/"]["Failure Count"] == "0"
+    assert good["num_requests"] >= 5, locust.stderr[-2000:]
+    assert good["num_failures"] == 0, locust.stderr[-2000:]
+    assert bad is None or bad["num_failures"] == 0, locust.stderr[-2000:]
+    assert stats["POST /accounts/login/"]["num_failures"] == 0
     accepted = sum(
         float(line.rsplit(" ", 1)[1])
         for line in metrics.splitlines()
         if line.startswith("chowist_interactions_accepted_total{")
     )
     interactions = stats["POST /api/places/[id]/interactions/"]
-    # A bound, as the runner's no_interaction_lost: requests cut off when Locust's -t ends are counted by the app
-    # only (measured 128 vs 142). Counting duplicates as sent would break it as scale-out did (508 vs 488).
-    assert int(interactions["Request Count"]) - int(interactions["Failure Count"]) <= accepted
+    # Every user finishes its request before Locust stops (--stop-timeout), so each new interaction the app
+    # accepted is one Locust saw answered 202 without "duplicate", and a repeat like is never counted twice.
+    assert interactions["num_requests"] - interactions["num_failures"] == accepted
     duplicates = stats.get("POST /api/places/[id]/interactions/ (duplicate)")
-    assert duplicates is None or int(duplicates["Failure Count"]) == 0
+    assert duplicates is None or duplicates["num_failures"] == 0
     photos = list((var / "media").rglob("*.png"))
-    assert len(photos) >= int(good["Request Count"]) // 2  # stored (thumbnails follow in the consumer)
+    assert len(photos) >= good["num_requests"] // 2  # stored (thumbnails follow in the consumer)
