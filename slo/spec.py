@@ -57,10 +57,15 @@ def _availability(config: MonitoringConfig, slo: Slo) -> tuple[str, str, str]:
     # answers while no instance listens never reaches the app's metrics. Without edge series, the app's own.
     # Both queries pick the same source: the edge's error query is 0 (not empty) while the edge has traffic
     # but no 5xx yet, so `or` falls back to the app only when there is no edge at all.
+    # "No edge" means its target is not up now, not that its rate is empty: a rate keeps reading the samples of
+    # a stopped mtail for a whole window, and a lab that drops nginx between two variants would otherwise score
+    # the second on the first's traffic.
     requests = f"{config.metrics.http_requests}{{{config.app_selector},{config.user_facing_selector}"
     edge = f"{config.metrics.edge_responses}{{{config.edge_selector}"
-    edge_total = f"sum(rate({edge}}}{_RANGE}))"
-    edge_error = f"sum(rate({edge},{config.server_error_selector}}}{_RANGE})) or 0 * {edge_total}"
+    edge_up = f"on() group(up{{{config.edge_selector}}} == 1)"
+    # PromQL binds `*` before `and` before `or`: each line reads as its parentheses would, without them.
+    edge_total = f"sum(rate({edge}}}{_RANGE})) and {edge_up}"
+    edge_error = f"sum(rate({edge},{config.server_error_selector}}}{_RANGE})) and {edge_up} or 0 * {edge_total}"
     app_error = f"sum(rate({requests},{config.server_error_selector}}}{_RANGE}))"
     app_total = f"sum(rate({requests}}}{_RANGE}))"
     error = f"{edge_error} or {app_error}"

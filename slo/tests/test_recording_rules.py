@@ -243,7 +243,8 @@ EDGE = 'job="edge",instance="127.0.0.1:3903"'
 def test_availability_is_measured_at_the_edge_when_the_proxy_reports(tmp_path: Path, rule_files: list[str]) -> None:
     """nginx's responses (mtail over its access log) win over the app's: a 502 nginx answered itself (no
     instance listening) never reaches the app's metrics, which here show no 5xx at all. At the edge with
-    traffic but no 5xx series yet, the ratio is 0, not the app's."""
+    traffic but no 5xx series yet, the ratio is 0, not the app's. An edge whose target is not up now (stopped, or
+    gone between two lab variants) is no edge, though its samples are still inside the windows."""
     steps = 120
     app_clean = _counter(
         f'django_http_responses_total_by_status_view_method_total{{{APP},view="places:detail",method="GET",status="500"}}',
@@ -263,6 +264,14 @@ def test_availability_is_measured_at_the_edge_when_the_proxy_reports(tmp_path: P
         _counter('nginx_http_responses_total{job="other",instance="x:1",status="502"}', 1000, steps),
     ]
     edge_clean = [_counter(f'nginx_http_responses_total{{{EDGE},status="200"}}', 100, steps)]
+    edge_up = {"series": f"up{{{EDGE}}}", "values": f"1x{steps}"}
+    # nginx (and mtail) ran for the first half, then the lab went on without them: the edge's samples are still
+    # inside every window, but its target is gone, so the app's own counts are the SLI.
+    half = steps // 2
+    edge_gone = [
+        {"series": f'nginx_http_responses_total{{{EDGE},status="200"}}', "values": f"0+100x{half} stale"},
+        {"series": f"up{{{EDGE}}}", "values": f"1x{half} stale"},
+    ]
     app_500s = _counter(
         f'django_http_responses_total_by_status_view_method_total{{{APP},view="places:detail",method="GET",status="503"}}',
         50,
@@ -270,9 +279,13 @@ def test_availability_is_measured_at_the_edge_when_the_proxy_reports(tmp_path: P
     )
     checks = {
         # 2 of 100 edge responses are 502s: 0.02, though the app counted no 5xx.
-        "proxy-502s": ([app_clean, app_errors, *edge_502], 0.02),
+        "proxy-502s": ([app_clean, app_errors, *edge_502, edge_up], 0.02),
         # The edge is clean while the app's series say 50% 5xx: the edge's 0 is used, not the app's 0.5.
-        "edge-clean": ([app_errors, app_500s, *edge_clean], 0.0),
+        "edge-clean": ([app_errors, app_500s, *edge_clean, edge_up], 0.0),
+        # The same series, but the edge's target is down (mtail stopped, or never scraped): the app's 0.5.
+        "edge-down": ([app_errors, app_500s, *edge_clean, {**edge_up, "values": f"0x{steps}"}], 0.5),
+        # The edge stopped half-way: its stale samples do not outvote the app's 0.5.
+        "edge-gone": ([app_errors, app_500s, *edge_gone], 0.5),
     }
     tests = [
         {
