@@ -461,6 +461,15 @@ class Lab:
         )
         return found
 
+    def replica_preflight(self) -> None:
+        """Raise LabError now, naming the fix, when a replica could not be made of the services profile's primary:
+        an experiment whose last step needs one should not find out after its first twenty minutes."""
+        cfg = self.config.with_profile("services", replica=True)
+        try:
+            replica.replica_check_primary(self._replica_spec(cfg))
+        except replica.ReplicaError as exc:
+            raise LabError(f"the read replica cannot be made: {exc}") from exc
+
     def _replica_spec(self, cfg: LabConfig) -> replica.ReplicaSpec:
         return replica.ReplicaSpec(
             primary_url=cfg.services_database_url,

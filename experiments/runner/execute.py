@@ -77,6 +77,8 @@ class Runner:
     def execute(self) -> list[RunMeasurement]:
         self.report_dir.mkdir(parents=True, exist_ok=True)
         plans = runs_plan(self.experiment)
+        if any(plan.variant.replica for plan in plans):
+            self.lab.replica_preflight()
         measurements: list[RunMeasurement] = []
         broken: set[str | None] = set()
         for index, plan in enumerate(plans, 1):

@@ -230,3 +230,30 @@ def test_reads_use_the_replica_own_writes_the_primary_and_a_dead_replica_costs_n
         assert "replica_unavailable" in log.read_text()
     finally:
         app.stop(timeout_s=STOP_TIMEOUT_S)
+
+
+@pytest.mark.slow
+def test_an_experiment_that_needs_a_replica_is_refused_up_front_naming_the_pg_hba_line(tmp_path) -> None:
+    from experiments.lab import Lab, LabConfig, LabError
+
+    with throwaway_postgres() as server:
+        ports = {name: free_port() for name in LabConfig.port_fields()}
+        lab = Lab(
+            LabConfig.from_env(
+                lab_dir=tmp_path / "lab",
+                var_dir=tmp_path / "var",
+                profile="embedded",
+                window_set="lab",
+                database_url=server.url("chowist_lab"),
+                redis_url="",
+                pgbouncer=False,
+                **ports,
+            )
+        )
+        lab.replica_preflight()  # initdb's pg_hba.conf allows replication from 127.0.0.1
+
+        hba = server.data_dir / "pg_hba.conf"
+        hba.write_text("".join(line for line in hba.open() if "replication" not in line))
+        _query(server.url("postgres"), "SELECT pg_reload_conf()")
+        with pytest.raises(LabError, match=r"host replication postgres 127\.0\.0\.1/32 trust"):
+            lab.replica_preflight()
