@@ -160,8 +160,30 @@ def replica_wait_caught_up(*, primary_url: str, replica_url: str, timeout_s: flo
             time.sleep(0.05)
 
 
+# A hot standby refuses to start ("recovery aborted because of insufficient parameter settings") when one of these
+# is lower than on its primary, and a primary's may come from its command line, not the postgresql.conf copied.
+STANDBY_MUST_MATCH = (
+    "max_connections",
+    "max_worker_processes",
+    "max_wal_senders",
+    "max_prepared_transactions",
+    "max_locks_per_transaction",
+)
+
+
+def _primary_settings(spec: ReplicaSpec) -> dict[str, str]:
+    import psycopg
+
+    conninfo = f"host={spec.primary_host} port={spec.primary_port} user={spec.primary_user} dbname=postgres"
+    with psycopg.connect(conninfo, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+        rows = conn.execute("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", [list(STANDBY_MUST_MATCH)])
+        return dict(rows.fetchall())
+
+
 def _write_config(spec: ReplicaSpec) -> None:
-    """Debian keeps the primary's postgresql.conf and pg_hba.conf in /etc: the clone gets its own."""
+    """Debian keeps the primary's postgresql.conf and pg_hba.conf in /etc: the clone gets its own, with the
+    primary's values of the settings a standby must not have lower."""
+    matched = "".join(f"{name} = {value}\n" for name, value in sorted(_primary_settings(spec).items()))
     run_dir = spec.data_dir / "run"
     run_dir.mkdir(exist_ok=True)
     _own(spec, run_dir)
@@ -173,7 +195,7 @@ def _write_config(spec: ReplicaSpec) -> None:
             "hot_standby = on\n"
             # Long replica reads are not cancelled by the primary's vacuum; the primary keeps the rows they need.
             "hot_standby_feedback = on\n"
-            "max_connections = 100\n"
+            f"{matched}"
             "shared_buffers = 64MB\n"
             "logging_collector = off\n"
             "log_line_prefix = '%m [%p] '\n"

@@ -91,6 +91,7 @@ class ThrowawayPostgres:
     base: Path
     port: int
     run_as: str | None
+    max_connections: int = 60
 
     @property
     def data_dir(self) -> Path:
@@ -100,7 +101,8 @@ class ThrowawayPostgres:
         return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
 
     def pg_ctl(self, *args: str) -> None:
-        options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c max_connections=60"
+        options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1"
+        options += f" -c max_connections={self.max_connections}"
         command = [str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.base / "postgres.log")]
         command += ["-w", "-t", str(PG_CTL_TIMEOUT_S), "-o", options, *args]
         result = subprocess.run(command, capture_output=True, text=True, timeout=PG_CTL_TIMEOUT_S + 10, **_as(self))
@@ -122,7 +124,8 @@ def _as(server: ThrowawayPostgres) -> dict[str, object]:
 
 
 @contextmanager
-def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
+def throwaway_postgres(*, max_connections: int = 60) -> Iterator[ThrowawayPostgres]:
+    """A fresh cluster; `max_connections` is set on its command line, as a primary's settings can be."""
     try:
         bindir = postgres_bindir()
     except ReplicaError as exc:
@@ -139,7 +142,9 @@ def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
     # Not under pytest's tmp_path: its parents are root's, mode 0700, where the postgres user cannot go. The unix
     # socket lives here too, so the path stays short (sockets are limited to 107 bytes).
     base = Path(tempfile.mkdtemp(prefix="chowist-pg-"))
-    server = ThrowawayPostgres(bindir=bindir, base=base, port=free_port(), run_as=run_as)
+    server = ThrowawayPostgres(
+        bindir=bindir, base=base, port=free_port(), run_as=run_as, max_connections=max_connections
+    )
     if run_as:
         shutil.chown(base, user=run_as, group=run_as)
     started = False

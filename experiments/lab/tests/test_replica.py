@@ -45,6 +45,9 @@ STOP_TIMEOUT_S = 30
 SEED = ["--places", "20", "--users", "6", "--reviews", "40", "--interactions", "100", "--seed", "3"]
 REVIEWER = "demo00001"
 CATCH_UP_TIMEOUT_S = 120
+# Above what a cloned postgresql.conf holds, and on the primary's command line: the standby must take the
+# primary's value or refuse to start (as scaling-journey's did against a primary started with 300).
+PRIMARY_MAX_CONNECTIONS = 150
 
 
 def _in_recovery(url: str) -> tuple[bool, str]:
@@ -57,7 +60,7 @@ def _in_recovery(url: str) -> tuple[bool, str]:
 
 @pytest.fixture
 def primary_url() -> Iterator[str]:
-    with throwaway_postgres() as server:
+    with throwaway_postgres(max_connections=PRIMARY_MAX_CONNECTIONS) as server:
         server.create_database(DATABASE)
         url = server.url(DATABASE)
         env = {**os.environ, "DJANGO_ENV": "test", "DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
