@@ -27,4 +27,4 @@ def _consumer_started(sender: type, **kwargs: Any) -> None:
     # The inbox gauges are served with the consumer's metrics; and whatever a SIGKILL left pending is counted
     # now rather than at the next periodic drain.
     inbox_gauges_register()
-    drain_request(force=True)
+    drain_request(force=True, delay_s=0)

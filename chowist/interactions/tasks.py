@@ -35,7 +35,7 @@ def drain_interactions() -> int:
     drain_request_clear()
     result = interactions_drain()
     if result.backlog_left:
-        drain_request()
+        drain_request(delay_s=0)
     return result.counted
 
 
@@ -49,7 +49,7 @@ def refresh_popular() -> int:
     """
     result = interactions_drain(max_seconds=REFRESH_DRAIN_MAX_S)
     if result.backlog_left:
-        drain_request()
+        drain_request(delay_s=0)
     popular_cache_warm()
     return result.counted
 
@@ -60,8 +60,12 @@ def prune_inbox() -> int:
     return inbox_prune(retention_days=settings.INTERACTIONS_RETENTION_DAYS)
 
 
-def drain_request(*, force: bool = False) -> bool:
-    """Make sure a drain task will run after this moment; True when this call enqueued it."""
+def drain_request(*, force: bool = False, delay_s: float | None = None) -> bool:
+    """Make sure a drain task will run after this moment; True when this call enqueued it.
+
+    The drain waits `delay_s` (default INTERACTIONS_DRAIN_DELAY_S) so that the interactions of that window share
+    it; a backlog handed over, or what a restart left pending, is drained at once (delay_s=0).
+    """
     storage = HUEY.storage
     now = time.time()
     stamp = str(now).encode()
@@ -75,7 +79,11 @@ def drain_request(*, force: bool = False) -> bool:
             storage.put_data(DRAIN_FLAG_KEY, stamp)
         elif not storage.put_if_empty(DRAIN_FLAG_KEY, stamp):
             return False
-    drain_interactions()
+    delay = settings.INTERACTIONS_DRAIN_DELAY_S if delay_s is None else delay_s
+    if delay > 0 and not HUEY.immediate:
+        drain_interactions.schedule(delay=delay)
+    else:
+        drain_interactions()
     return True
 
 

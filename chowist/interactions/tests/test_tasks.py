@@ -4,6 +4,7 @@ storage (emptied around each test by this folder's conftest)."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -27,6 +28,8 @@ def _value(name: str, **labels: str) -> float:
 def _run_next(timestamp=None):
     task = HUEY.dequeue()
     assert task is not None
+    if task.eta is not None and timestamp is None:  # a drain waiting out its window: run it once that has passed
+        timestamp = task.eta + timedelta(seconds=1)
     HUEY.execute(task, timestamp)
     return task
 
@@ -52,6 +55,25 @@ def test_force_always_enqueues():
     tasks.drain_request()
     assert tasks.drain_request(force=True) is True
     assert _drains() == 2
+
+
+def test_a_requested_drain_waits_its_window_and_a_backlog_handover_runs_at_once(settings):
+    settings.INTERACTIONS_DRAIN_DELAY_S = 1.0
+    asked = HUEY._get_timestamp()
+    assert tasks.drain_request() is True
+    [drain] = HUEY.pending()
+    assert timedelta(seconds=0.9) <= drain.eta - asked <= timedelta(seconds=1.5)
+    # The interactions of the window share that drain.
+    assert tasks.drain_request() is False
+    # A worker that takes it early parks it in the schedule, where the scheduler finds it once it is due.
+    HUEY.execute(HUEY.dequeue(), asked)
+    assert HUEY.read_schedule(asked) == []
+    assert [t.name for t in HUEY.read_schedule(asked + timedelta(seconds=2))] == ["drain_interactions"]
+    # What a drain leaves over (or a restart left pending) does not wait.
+    tasks.drain_request_clear()
+    assert tasks.drain_request(delay_s=0) is True
+    [now] = HUEY.pending()
+    assert now.eta is None
 
 
 @pytest.mark.django_db(transaction=True)
