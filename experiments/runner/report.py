@@ -11,7 +11,7 @@ from typing import Any
 
 import psutil
 
-from experiments.runner.catalogue import Experiment
+from experiments.runner.catalogue import Experiment, journey_step_of
 from experiments.runner.config import LOG_TAIL_BYTES, SLOWEST_TRACES
 from experiments.runner.measure import RunMeasurement
 from experiments.runner.plots import Plot
@@ -234,11 +234,7 @@ def report_write(
             ],
         ),
         "",
-        "Settings per variant: "
-        + "; ".join(
-            f"**{v['name']}** " + (", ".join(f"`{k}={val}`" for k, val in v["settings"].items()) or "defaults")
-            for v in r["variants"]
-        ),
+        "Settings per variant: " + _settings_per_variant(r["variants"]),
         "",
         "## Headline",
         "",
@@ -495,6 +491,15 @@ def _comparison_section(r: dict[str, Any]) -> list[str]:
         ),
         "",
     ]
+
+
+def _settings_per_variant(variants: list[dict[str, Any]]) -> str:
+    """One entry per variant; a stepped variant's runs ("naive @ 4 users", "naive @ 16 users", ...) share one."""
+    entries: dict[str, str] = {}
+    for v in variants:
+        name = journey_step_of(v["name"]) or v["name"]
+        entries.setdefault(name, ", ".join(f"`{k}={val}`" for k, val in v["settings"].items()) or "defaults")
+    return "; ".join(f"**{name}** {settings}" for name, settings in entries.items())
 
 
 def _journey_section(r: dict[str, Any]) -> list[str]:

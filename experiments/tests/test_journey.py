@@ -37,3 +37,13 @@ def test_each_step_has_its_knee_and_its_gain_over_the_previous_step() -> None:
     assert all(s["knee_users"] == 16 for s in steps)
     assert steps[0]["gain_rps"] == 100.0
     assert [s["gain_rps"] for s in steps[1:]] == [50.0] * (len(names) - 1)
+
+
+def test_the_report_names_each_steps_settings_once_not_once_per_run() -> None:
+    from experiments.runner.report import _settings_per_variant
+
+    variants = [
+        {"name": journey_run_name("naive", users), "settings": {"PAGE_CACHE": "off"}} for users in (4, 16, 28)
+    ] + [{"name": journey_run_name("+ page cache", users), "settings": {"PAGE_CACHE": "on"}} for users in (4, 16)]
+    assert _settings_per_variant(variants) == "**naive** `PAGE_CACHE=off`; **+ page cache** `PAGE_CACHE=on`"
+    assert _settings_per_variant([{"name": "direct", "settings": {}}]) == "**direct** defaults"
