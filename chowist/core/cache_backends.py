@@ -17,7 +17,6 @@ INSTALLED_APPS order; settings now name these classes (chowist.dburl.cache_from_
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import structlog
@@ -30,6 +29,7 @@ from opentelemetry import trace
 
 from chowist.core import faults
 from chowist.core.file_cache import ThrottledCull
+from chowist.core.log_throttle import LogThrottle
 
 log = structlog.get_logger("chowist.faults")
 
@@ -105,19 +105,22 @@ class Degrading:
     """Outermost layer: connection failures degrade (miss / drop), reads get spans on recorded traces."""
 
     alias_name = "default"
-    _last_logged = 0.0
 
     def __init__(self, location: Any, params: dict[str, Any]) -> None:
         super().__init__(location, params)  # type: ignore[call-arg]
         # Not an option Django knows: cache_from_url puts the alias here so logs and spans can name the cache.
         self.alias_name = params.get("ALIAS", "default")
+        self._log_throttle = LogThrottle(CACHE_ERROR_LOG_INTERVAL_S)
 
     def _unavailable(self, operation: str, exc: BaseException) -> None:
-        now = time.monotonic()
-        if now - self._last_logged >= CACHE_ERROR_LOG_INTERVAL_S:
-            self._last_logged = now
+        suppressed = self._log_throttle.allow()
+        if suppressed is not None:
             log.warning(
-                "cache_unavailable", cache=self.alias_name, operation=operation, error=str(exc) or type(exc).__name__
+                "cache_unavailable",
+                cache=self.alias_name,
+                operation=operation,
+                error=str(exc) or type(exc).__name__,
+                suppressed=suppressed,
             )
 
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:

@@ -28,8 +28,6 @@ from chowist.core import faults
 log = structlog.get_logger("chowist.faults")
 
 _FAULT_TOLERANT = "_chowist_fault_tolerant"
-# A cache outage logs once per interval per process, not once per call.
-CACHE_ERROR_LOG_INTERVAL_S = 5.0
 
 
 # --- HTTP -----------------------------------------------------------------------------------------------

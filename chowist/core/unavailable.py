@@ -11,14 +11,13 @@ buries everything else and can fill the log volume the outage may be about. Metr
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 
 import structlog
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
+from chowist.core.log_throttle import LogThrottle
 from chowist.core.views import error_response
 
 log = structlog.get_logger(__name__)
@@ -27,29 +26,6 @@ UNAVAILABLE_STATUS = 503
 RETRY_AFTER_S = 5
 # As cache_backends' CACHE_ERROR_LOG_INTERVAL_S: one line per interval says the outage is still on.
 DATABASE_ERROR_LOG_INTERVAL_S = 5.0
-
-
-class LogThrottle:
-    """At most one log line per `interval_s`; each line carries how many were suppressed since the last one.
-
-    Shared by the threads of a process (gunicorn's gthread workers), hence the lock.
-    """
-
-    def __init__(self, interval_s: float) -> None:
-        self.interval_s = interval_s
-        self._lock = threading.Lock()
-        self._last_logged: float | None = None
-        self._suppressed = 0
-
-    def allow(self, now: float | None = None) -> int | None:
-        """How many were suppressed before this one when it should be logged, else None (counted as suppressed)."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            if self._last_logged is not None and now - self._last_logged < self.interval_s:
-                self._suppressed += 1
-                return None
-            suppressed, self._suppressed, self._last_logged = self._suppressed, 0, now
-            return suppressed
 
 
 _throttle = LogThrottle(DATABASE_ERROR_LOG_INTERVAL_S)

@@ -106,8 +106,9 @@ def test_a_database_outage_logs_one_line_per_interval_with_the_count_it_stands_f
     from django.db import OperationalError
 
     from chowist.core import unavailable
+    from chowist.core.log_throttle import LogThrottle
 
-    monkeypatch.setattr(unavailable, "_throttle", unavailable.LogThrottle(unavailable.DATABASE_ERROR_LOG_INTERVAL_S))
+    monkeypatch.setattr(unavailable, "_throttle", LogThrottle(unavailable.DATABASE_ERROR_LOG_INTERVAL_S))
     middleware = unavailable.DatabaseUnavailableMiddleware(lambda request: None)
     request = RequestFactory().get("/places/")
     caplog.set_level(logging.ERROR, logger="chowist.core.unavailable")
