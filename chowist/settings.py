@@ -415,11 +415,10 @@ LOGGING = logging_config(level=LOG_LEVEL, log_file=LOG_FILE)
 # --- serving (gunicorn.conf.py) --------------------------------------------------------------------
 APP_HOST = env_str("APP_HOST", "127.0.0.1")
 APP_PORT = env_int("APP_PORT", 8000)
-# gthread with 2 workers x 4 threads was the best of the measured shapes on this 2-core box.
+# 2 workers x 2 threads, chosen by measurement: users-2000 (2,000 users, warm page cache, Locust on the same 2
+# cores) gave 2 x 2: 882 req/s, p95 170 ms; 2 x 4: 856 req/s, p95 260 ms; 3 x 2: 806 req/s, p95 710 ms. More
+# threads than a worker's one GIL can feed only trade the CPU for switches; a process more than the cores, the same.
 GUNICORN_WORKERS = env_int("GUNICORN_WORKERS", 2)
-# 2 x 2, chosen by measurement: users-2000 (2,000 users, warm page cache, Locust on the same 2 cores) gave
-# 2 x 2: 882 req/s, p95 170 ms; 2 x 4: 856 req/s, p95 260 ms; 3 x 2: 806 req/s, p95 710 ms. More threads than a
-# worker's one GIL can feed only trade the CPU for switches; a process more than the cores, the same.
 GUNICORN_THREADS = env_int("GUNICORN_THREADS", 2)
 GUNICORN_TIMEOUT_S = env_int("GUNICORN_TIMEOUT_S", 30)
 GUNICORN_GRACEFUL_TIMEOUT_S = env_int("GUNICORN_GRACEFUL_TIMEOUT_S", 20)

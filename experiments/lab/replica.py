@@ -50,6 +50,11 @@ class ReplicaSpec:
     def primary_user(self) -> str:
         return urlparse(self.primary_url).username or "postgres"
 
+    @property
+    def primary_conninfo(self) -> str:
+        """libpq conninfo for the primary's maintenance database (the checks and settings reads use it)."""
+        return f"host={self.primary_host} port={self.primary_port} user={self.primary_user} dbname=postgres"
+
     def url(self, database_url: str | None = None) -> str:
         """`database_url` (default: the primary's) pointed at the replica's host and port."""
         parsed = urlparse(database_url or self.primary_url)
@@ -74,7 +79,7 @@ def replica_check_primary(spec: ReplicaSpec) -> None:
     """The primary must accept replication connections from us; say which pg_hba.conf line is missing if not."""
     import psycopg
 
-    conninfo = f"host={spec.primary_host} port={spec.primary_port} user={spec.primary_user} dbname=postgres"
+    conninfo = spec.primary_conninfo
     try:
         with psycopg.connect(conninfo, connect_timeout=CONNECT_TIMEOUT_S) as conn:
             wal_level = conn.execute("SHOW wal_level").fetchone()[0]
@@ -174,8 +179,7 @@ STANDBY_MUST_MATCH = (
 def _primary_settings(spec: ReplicaSpec) -> dict[str, str]:
     import psycopg
 
-    conninfo = f"host={spec.primary_host} port={spec.primary_port} user={spec.primary_user} dbname=postgres"
-    with psycopg.connect(conninfo, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+    with psycopg.connect(spec.primary_conninfo, connect_timeout=CONNECT_TIMEOUT_S) as conn:
         rows = conn.execute("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", [list(STANDBY_MUST_MATCH)])
         return dict(rows.fetchall())
 

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
 from experiments.lab import Lab, LabConfig, LabError
 from experiments.lab.config import ROOT
 from experiments.lab.lab import APP, WORKER
 from experiments.lab.procs import group_members, port_in_use
+from experiments.lab.tests.isolated import isolated_config
 
 pytestmark = pytest.mark.slow
 
@@ -43,26 +43,10 @@ def _require_binaries() -> None:
         pytest.skip(f"{', '.join(missing)} not installed (make system-deps installs the Debian packages)")
 
 
-def _config(base: Path, **overrides: object) -> LabConfig:
-    ports = {name: free_port() for name in LabConfig.port_fields()}
-    values = {
-        "lab_dir": base / "lab",
-        "var_dir": base / "var",
-        "profile": "embedded",
-        "window_set": "lab",
-        "database_url": "",
-        "redis_url": "",
-        "pgbouncer": False,
-        **ports,
-    }
-    values.update(overrides)
-    return LabConfig.from_env(**values)
-
-
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
     _require_binaries()
-    lab = Lab(_config(tmp_path))
+    lab = Lab(isolated_config(tmp_path))
     try:
         yield lab
     finally:
@@ -238,7 +222,7 @@ def test_busy_port_is_refused_before_anything_starts(lab: Lab) -> None:
 
 def test_cli_up_status_down(tmp_path: Path) -> None:
     _require_binaries()
-    config = _config(tmp_path)
+    config = isolated_config(tmp_path)
     env = {
         **os.environ,
         "LAB_DIR": str(config.lab_dir),
@@ -283,7 +267,7 @@ def test_services_profile_through_pgbouncer(redis_url: str) -> None:
     # pgbouncer runs as another user, who must be able to reach its config: not under pytest's 0700 tmp.
     base = Path(tempfile.mkdtemp(prefix="chowist-lab-"))
     base.chmod(0o755)
-    lab = Lab(_config(base, database_url=f"postgres://postgres@127.0.0.1:5432/{name}", redis_url=redis_url))
+    lab = Lab(isolated_config(base, database_url=f"postgres://postgres@127.0.0.1:5432/{name}", redis_url=redis_url))
     try:
         statuses = lab.up(profile="services", pgbouncer=True)
         assert all(s.healthy for s in statuses.values()), statuses

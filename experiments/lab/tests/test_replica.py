@@ -237,22 +237,11 @@ def test_reads_use_the_replica_own_writes_the_primary_and_a_dead_replica_costs_n
 
 @pytest.mark.slow
 def test_an_experiment_that_needs_a_replica_is_refused_up_front_naming_the_pg_hba_line(tmp_path) -> None:
-    from experiments.lab import Lab, LabConfig, LabError
+    from experiments.lab import Lab, LabError
+    from experiments.lab.tests.isolated import isolated_config
 
     with throwaway_postgres() as server:
-        ports = {name: free_port() for name in LabConfig.port_fields()}
-        lab = Lab(
-            LabConfig.from_env(
-                lab_dir=tmp_path / "lab",
-                var_dir=tmp_path / "var",
-                profile="embedded",
-                window_set="lab",
-                database_url=server.url("chowist_lab"),
-                redis_url="",
-                pgbouncer=False,
-                **ports,
-            )
-        )
+        lab = Lab(isolated_config(tmp_path, database_url=server.url("chowist_lab")))
         lab.replica_preflight()  # initdb's pg_hba.conf allows replication from 127.0.0.1
 
         hba = server.data_dir / "pg_hba.conf"
