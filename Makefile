@@ -21,15 +21,43 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # --- setup ------------------------------------------------------------------------------------------
-$(STAMP): pyproject.toml
+# requirements/lock.txt holds the exact version and hashes of every package the app, the lab and the tests use;
+# pyproject.toml keeps the ranges (for installing elsewhere) that `make lock` resolves it from.
+LOCK := requirements/lock.txt
+$(STAMP): $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Chowist Lab needs Python 3.11 or newer; found " + sys.version.split()[0])'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "error: could not create $(VENV): install python3-venv (apt-get install python3-venv)"; exit 1; }
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[lab,dev]"
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	@# A venv made from an older lock keeps what the new one dropped: pip-sync removes it.
+	$(BIN)/pip-sync --quiet $(LOCK)
 	@touch $@
 
 .PHONY: setup
-setup: $(STAMP) ## Create .venv and install the project (Python packages)
+setup: $(STAMP) ## Create .venv and install exactly requirements/lock.txt (hash-checked)
+
+# pip-compile from PyPI alone (no machine-local indexes or wheel folders), so the lock resolves the same anywhere.
+PIP_COMPILE = env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe \
+	--strip-extras --no-emit-index-url --no-emit-find-links $(if $(filter 1 on yes true,$(UPGRADE)),--upgrade,) \
+	$(foreach p,$(PACKAGE),--upgrade-package $(p))
+.PHONY: lock
+lock: $(STAMP) ## Re-resolve the lock files from pyproject.toml and requirements/*.in (UPGRADE=1: newest allowed; PACKAGE=name: that one)
+	$(PIP_COMPILE) --extra lab --extra dev -o $(LOCK) pyproject.toml
+	@# The app alone (the compose images), at exactly the versions of the full lock.
+	$(PIP_COMPILE) -c $(LOCK) -o requirements/app.txt pyproject.toml
+	$(PIP_COMPILE) -o requirements/sentry-sdk-2.txt requirements/sentry-sdk-2.in
+	$(PIP_COMPILE) -o requirements/bugsink.txt requirements/bugsink.in
+	@echo "lock files written; run 'make test' before committing them"
+
+# The newest versions pyproject.toml allows, in a venv of their own: a breaking release fails here, named, before
+# it reaches a fresh clone through `make lock`.
+LATEST_VENV := .venv-latest
+.PHONY: test-latest
+test-latest: system-deps ## Run the suite on the newest allowed versions instead of the lock; names the packages that break it
+	rm -rf $(LATEST_VENV)
+	$(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager ".[lab,dev]"
+	$(LATEST_VENV)/bin/python -m requirements.drift --venv $(LATEST_VENV) --lock $(LOCK) -- $(PYTEST_ARGS)
 
 .PHONY: system-deps
 system-deps: ## Install the Debian packages the lab uses (prometheus, alertmanager, ...) when missing

@@ -50,7 +50,15 @@ def on_starting(server):
 def when_ready(server):
     from observability.exposition import metrics_server_start
 
-    metrics_server_start(path=app.PROMETHEUS_MULTIPROC_DIR, addr=app.METRICS_ADDR, port=app.APP_METRICS_PORT)
+    try:
+        metrics_server_start(path=app.PROMETHEUS_MULTIPROC_DIR, addr=app.METRICS_ADDR, port=app.APP_METRICS_PORT)
+    except OSError:
+        # The app still serves: a metrics port that cannot be bound is telemetry, and Prometheus sees it as the
+        # target down (ChowistTargetDown), the one place this failure can be counted.
+        server.log.exception(
+            "telemetry_setup_failed: metrics could not be served on %s:%s", app.METRICS_ADDR, app.APP_METRICS_PORT
+        )
+        return
     server.log.info("metrics served on http://%s:%s/metrics", app.METRICS_ADDR, app.APP_METRICS_PORT)
 
 

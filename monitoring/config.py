@@ -89,6 +89,8 @@ class Metrics:
     # The app's own (observability/metrics.py, workers/): what no library knows.
     build_info: str = "chowist_build_info"
     fault_active: str = "chowist_fault_active"
+    # A telemetry signal (errors, tracing, metrics) that failed to start in a process that serves without it.
+    telemetry_setup_failures: str = "chowist_telemetry_setup_failures_total"
     interactions_accepted: str = "chowist_interactions_accepted_total"
     interactions_recorded: str = "chowist_interactions_recorded_total"
     job_lag: str = "chowist_job_lag_seconds"

@@ -42,6 +42,15 @@ fault_active = Gauge(
     ["fault"],
     multiprocess_mode="livemax",
 )
+# Every signal's series exists from the start at 0, so "never failed" and "not measured" are told apart.
+TELEMETRY_SIGNALS = ("errors", "tracing", "metrics")
+telemetry_setup_failures = Counter(
+    "chowist_telemetry_setup_failures",
+    "Telemetry signals that failed to start in a process, by signal: that process serves without the signal.",
+    ["signal"],
+)
+for _signal in TELEMETRY_SIGNALS:
+    telemetry_setup_failures.labels(signal=_signal)
 
 
 def fault_active_set(*, fault: str, active: bool) -> None:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+
+import structlog
 
 from observability import logs, release
 
@@ -18,6 +21,7 @@ _state: dict[str, int | None] = {"pid": None}
 # huey's thread workers each call setup() as they start: the others must wait until the first has instrumented the
 # database clients, or they open connections (kept for the thread's life) that are never traced.
 _setup_lock = threading.Lock()
+log = structlog.get_logger("chowist.telemetry")
 
 
 @cache
@@ -61,21 +65,25 @@ def setup(*, service: str) -> None:
 
         if not settings.OBSERVABILITY:
             return
-        from observability.tracing import tracing_init
 
-        tracing_init(
-            service_name=f"{settings.OTEL_SERVICE_NAME}-{service}",
-            sampler_ratio=settings.OTEL_TRACES_SAMPLER_RATIO,
-            otlp_endpoint=settings.OTEL_EXPORTER_OTLP_ENDPOINT,
-            spans_file=Path(settings.OTEL_SPANS_FILE),
-            spans_file_max_bytes=settings.OTEL_SPANS_FILE_MAX_MB * 2**20,
-            semconv_opt_in=settings.OTEL_SEMCONV_STABILITY_OPT_IN,
-            excluded_urls=settings.OTEL_PYTHON_DJANGO_EXCLUDED_URLS,
-            # The Django instrumentation edits MIDDLEWARE, so it must run before the WSGI handler is built (gunicorn's
-            # post_fork comes before the worker loads the app); the consumer serves no requests.
-            django=service == "app",
-        )
-        if settings.SENTRY_DSN:
+        def tracing_start() -> None:
+            # Imported here so that a library that fails to import is one failed signal, not a dead worker.
+            from observability.tracing import tracing_init
+
+            tracing_init(
+                service_name=f"{settings.OTEL_SERVICE_NAME}-{service}",
+                sampler_ratio=settings.OTEL_TRACES_SAMPLER_RATIO,
+                otlp_endpoint=settings.OTEL_EXPORTER_OTLP_ENDPOINT,
+                spans_file=Path(settings.OTEL_SPANS_FILE),
+                spans_file_max_bytes=settings.OTEL_SPANS_FILE_MAX_MB * 2**20,
+                semconv_opt_in=settings.OTEL_SEMCONV_STABILITY_OPT_IN,
+                excluded_urls=settings.OTEL_PYTHON_DJANGO_EXCLUDED_URLS,
+                # The Django instrumentation edits MIDDLEWARE, so it must run before the WSGI handler is built
+                # (gunicorn's post_fork comes before the worker loads the app); the consumer serves no requests.
+                django=service == "app",
+            )
+
+        def errors_start() -> None:
             from observability.errors import errors_init
 
             errors_init(
@@ -86,6 +94,28 @@ def setup(*, service: str) -> None:
                 traces_sample_rate=settings.SENTRY_TRACES_SAMPLE_RATE,
                 send_default_pii=settings.SENTRY_SEND_DEFAULT_PII,
             )
+
+        signal_start(signal="tracing", start=tracing_start)
+        if settings.SENTRY_DSN:
+            signal_start(signal="errors", start=errors_start)
+
+
+def signal_start(*, signal: str, start: Callable[[], object]) -> bool:
+    """Start one telemetry signal; a failure is logged once (with its traceback) and counted, and the process goes on.
+
+    A telemetry library is never a reason not to serve: sentry-sdk 3.0 refusing an option stopped every gunicorn
+    worker from booting. The counter feeds ChowistTelemetryDegraded. Configuration the app needs (the database,
+    SECRET_KEY) is read by settings and still stops start-up.
+    """
+    from observability import metrics
+
+    try:
+        start()
+    except Exception as exc:
+        metrics.telemetry_setup_failures.labels(signal=signal).inc()
+        log.error("telemetry_setup_failed", signal=signal, error=f"{type(exc).__name__}: {exc}", exc_info=True)
+        return False
+    return True
 
 
 def shutdown() -> None:

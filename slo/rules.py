@@ -190,6 +190,23 @@ def health_rule_group(*, window_set: str) -> dict[str, Any]:
                 },
             },
             {
+                # The process serves (that is the point of observability.setup.signal_start) but one signal is
+                # missing until it restarts: a ticket. The counter only ever rises, so no `for:`.
+                "alert": "ChowistTelemetryDegraded",
+                "expr": f"sum by (job, instance, signal) ({metrics.telemetry_setup_failures}) > 0\n",
+                "labels": {"severity": "ticket", "service": CONFIG.service, **extra},
+                "annotations": {
+                    "summary": "{{ $labels.job }} at {{ $labels.instance }} runs without its {{ $labels.signal }} signal",
+                    "description": (
+                        "A telemetry signal failed to start in {{ $value }} process(es) of this target; they serve "
+                        "without it (errors: no error reports; tracing: no spans; metrics: no consumer scrape) "
+                        "until they restart. The telemetry_setup_failed log line says why."
+                    ),
+                    "runbook_url": _runbook_url("ChowistTelemetryDegraded"),
+                    "dashboard": DASHBOARD_SERVICE,
+                },
+            },
+            {
                 # Stale reads, not an outage: a ticket. The app keeps a writer's reads on the primary only for
                 # the read-your-writes window, so lag beyond it can hide a client's own write from it.
                 "alert": "ChowistReplicaLagging",
@@ -224,4 +241,4 @@ def rule_file(specs: list[SloSpec], *, window_set: str) -> dict[str, Any]:
 def alert_names(specs: list[SloSpec]) -> list[str]:
     """Every alert name the rule files define, in order."""
     names = [name for spec in specs for name in (spec.page_alert, spec.ticket_alert)]
-    return [*names, "ChowistTargetDown", "ChowistConsumerStalled", "ChowistReplicaLagging"]
+    return [*names, "ChowistTargetDown", "ChowistConsumerStalled", "ChowistTelemetryDegraded", "ChowistReplicaLagging"]

@@ -56,4 +56,11 @@ def consumer_metrics_serve(*, addr: str, port: int) -> None:
 
 def consumer_metrics_on_start(sender: Any, **kwargs: Any) -> None:
     """Receiver of workers.consumer.consumer_started."""
-    consumer_metrics_serve(addr=settings.METRICS_ADDR, port=settings.CONSUMER_METRICS_PORT)
+    from observability.setup import signal_start
+
+    # A metrics port that cannot be bound must not stop the consumer: the jobs still run, Prometheus sees the
+    # target down.
+    signal_start(
+        signal="metrics",
+        start=lambda: consumer_metrics_serve(addr=settings.METRICS_ADDR, port=settings.CONSUMER_METRICS_PORT),
+    )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, gc_collector, platform_collector, process_collector
 
+from observability.metrics import telemetry_setup_failures
+
 # 5 ms .. 60 s so p50/p95/p99 stay readable from an idle Redis queue to a minute of backlog; 5 s is an edge
 # because it is the freshness SLO threshold.
 LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -21,6 +23,8 @@ REGISTRY = CollectorRegistry()
 process_collector.ProcessCollector(registry=REGISTRY)
 platform_collector.PlatformCollector(registry=REGISTRY)
 gc_collector.GCCollector(registry=REGISTRY)
+# A signal that failed to start in the consumer (observability.setup.signal_start) shows on the consumer's own scrape.
+REGISTRY.register(telemetry_setup_failures)
 
 job_lag = Histogram(
     "chowist_job_lag_seconds",

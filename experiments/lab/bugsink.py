@@ -8,6 +8,7 @@ SENTRY_DSN to give the app. `down` stops it. The test starts a throwaway instanc
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -24,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BUGSINK_PORT = env_int("BUGSINK_PORT", 8010)
 # Bugsink pins its own Django and gunicorn, so it lives in a virtualenv of its own.
 BUGSINK_DIR = env_path("BUGSINK_DIR", ROOT / "var" / "bugsink")
-BUGSINK_VERSION_SPEC = "bugsink>=2.6,<3"
+# Exactly what `make lock` resolved from requirements/bugsink.in, hash-checked.
+BUGSINK_LOCK = ROOT / "requirements" / "bugsink.txt"
 BUGSINK_START_TIMEOUT_S = 60.0
 BUGSINK_STOP_TIMEOUT_S = 5.0
 
@@ -58,20 +60,23 @@ def venv_bin(*, bugsink_dir: Path = BUGSINK_DIR) -> Path:
 
 
 def bugsink_install(*, bugsink_dir: Path = BUGSINK_DIR) -> Path:
-    """pip-install Bugsink into bugsink_dir/venv (once); its bin directory."""
+    """pip-install Bugsink's lock into bugsink_dir/venv (again when the lock changed); its bin directory."""
     bin_dir = venv_bin(bugsink_dir=bugsink_dir)
-    if (bin_dir / "bugsink-manage").exists():
+    stamp = bin_dir.parent / "installed-lock.sha256"
+    wanted = hashlib.sha256(BUGSINK_LOCK.read_bytes()).hexdigest()
+    if (bin_dir / "bugsink-manage").exists() and stamp.exists() and stamp.read_text() == wanted:
         return bin_dir
     bugsink_dir.mkdir(parents=True, exist_ok=True)
     python = getattr(sys, "_base_executable", sys.executable)
     steps = [
         [python, "-m", "venv", str(bin_dir.parent)],
-        [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", BUGSINK_VERSION_SPEC],
+        [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "--require-hashes", "-r", str(BUGSINK_LOCK)],
     ]
     for step in steps:
         result = subprocess.run(step, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise BugsinkUnavailable(f"{' '.join(step)} failed: {(result.stderr or result.stdout)[-800:]}")
+    stamp.write_text(wanted)
     return bin_dir
 
 

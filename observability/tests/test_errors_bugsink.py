@@ -1,22 +1,56 @@
-"""An error raised in a view reaches a real Sentry-protocol server (Bugsink) carrying the request's trace id."""
+"""An error raised in a view reaches a real Sentry-protocol server (Bugsink) carrying the request's trace id, on each
+sentry-sdk major that pyproject.toml allows: the locked one, and 2.x from requirements/sentry-sdk-2.txt."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from conftest import ROOT, free_port
 from experiments.lab.appserver import gunicorn_start
 from experiments.lab.bugsink import Bugsink, BugsinkUnavailable, bugsink_down, bugsink_events, bugsink_up
 
 pytestmark = pytest.mark.slow
 
 EVENT_WAIT_S = 20
+SENTRY_SDK_2_LOCK = ROOT / "requirements" / "sentry-sdk-2.txt"
+LOCKED_SENTRY_MAJOR = next(
+    line.split("==")[1].split(".")[0]
+    for line in (ROOT / "requirements" / "lock.txt").read_text().splitlines()
+    if line.startswith("sentry-sdk==")
+)
+
+
+def _sentry_sdk_2_overlay() -> Path:
+    """sentry-sdk 2.x installed, hash-checked, into a folder the child puts before site-packages (kept per lock)."""
+    digest = hashlib.sha256(SENTRY_SDK_2_LOCK.read_bytes()).hexdigest()[:12]
+    target = ROOT / "var" / "sentry-sdk-2" / digest
+    if not (target / "sentry_sdk").is_dir():
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--require-hashes", "--target",
+             str(target), "-r", str(SENTRY_SDK_2_LOCK)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            pytest.skip(f"sentry-sdk 2.x could not be installed from {SENTRY_SDK_2_LOCK.name}: {result.stderr[-500:]}")
+    return target
+
+
+@pytest.fixture(params=["locked", "2"], ids=lambda major: f"sentry-sdk-{major}")
+def sentry_sdk_path(request) -> tuple[str, str]:
+    """(PYTHONPATH prefix, the major the child imports) for each supported sentry-sdk major."""
+    if request.param == "locked":
+        return "", LOCKED_SENTRY_MAJOR
+    return f"{_sentry_sdk_2_overlay()}:", "2"
 
 
 @pytest.fixture
@@ -40,9 +74,13 @@ def _event_for(bugsink: Bugsink, trace_id: str) -> dict | None:
     return None
 
 
-def test_a_view_error_arrives_in_bugsink_with_the_trace_id(bugsink: Bugsink, child_env, tmp_path) -> None:
+def test_a_view_error_arrives_in_bugsink_with_the_trace_id(
+    bugsink: Bugsink, child_env, tmp_path, sentry_sdk_path: tuple[str, str]
+) -> None:
+    path_prefix, major = sentry_sdk_path
     env = {
         **child_env,
+        "PYTHONPATH": path_prefix + child_env["PYTHONPATH"],
         "DJANGO_SETTINGS_MODULE": "observability.tests.error_settings",
         "SENTRY_DSN": bugsink.dsn,
         "SENTRY_ENVIRONMENT": "lab-test",
@@ -75,4 +113,5 @@ def test_a_view_error_arrives_in_bugsink_with_the_trace_id(bugsink: Bugsink, chi
     assert event["contexts"]["otel"]["trace_id"] == trace_id
     assert event["release"] == "0123456789ab"
     assert event["environment"] == "lab-test"
-    assert "cookie-secret-value" not in json.dumps(event)  # send_default_pii is off
+    assert event["sdk"]["version"].split(".")[0] == major
+    assert "cookie-secret-value" not in json.dumps(event)  # SENTRY_SEND_DEFAULT_PII is off

@@ -307,3 +307,39 @@ def test_replica_lagging_tickets_only_when_lag_stays_above_the_read_your_writes_
         ],
     }
     promtool_test(tmp_path, f"replica-lag-{window_set}", document)
+
+
+@pytest.mark.parametrize("window_set", WINDOW_SETS)
+def test_telemetry_degraded_tickets_while_a_process_runs_without_a_signal(
+    tmp_path: Path, rule_files: dict[str, str], window_set: str
+) -> None:
+    base = 'chowist_telemetry_setup_failures_total{job="chowist-app",instance="127.0.0.1:9101",signal="%s"}'
+    series = [
+        # Error reporting failed in both workers at start-up; tracing started everywhere.
+        {"series": base % "errors", "values": "2x20"},
+        {"series": base % "tracing", "values": "0x20"},
+    ]
+    firing = [
+        {
+            "exp_labels": {
+                "service": SERVICE,
+                "severity": "ticket",
+                "job": "chowist-app",
+                "instance": "127.0.0.1:9101",
+                "signal": "errors",
+                **_extra(window_set),
+            }
+        }
+    ]
+    tests = [{"eval_time": "30s", "alertname": "ChowistTelemetryDegraded", "exp_alerts": firing}]
+    healthy = [{"series": base % signal, "values": "0x20"} for signal in ("errors", "tracing", "metrics")]
+    healthy_tests = [{"eval_time": "30s", "alertname": "ChowistTelemetryDegraded", "exp_alerts": []}]
+    document = {
+        "rule_files": [rule_files[window_set]],
+        "evaluation_interval": "5s",
+        "tests": [
+            {"interval": "5s", "input_series": series, "alert_rule_test": tests},
+            {"interval": "5s", "input_series": healthy, "alert_rule_test": healthy_tests},
+        ],
+    }
+    promtool_test(tmp_path, f"telemetry-degraded-{window_set}", document)
