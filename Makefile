@@ -44,6 +44,8 @@ lock: $(STAMP) ## Re-resolve the lock files from pyproject.toml and requirements
 	$(PIP_COMPILE) --extra lab --extra dev -o $(LOCK) pyproject.toml
 	@# The app alone (the compose images), at exactly the versions of the full lock.
 	$(PIP_COMPILE) -c $(LOCK) -o requirements/app.txt pyproject.toml
+	@# What Debian 12's Python (3.11.2, the compose images') needs beyond it.
+	$(PIP_COMPILE) -o requirements/debian-python.txt requirements/debian-python.in
 	$(PIP_COMPILE) -o requirements/sentry-sdk-2.txt requirements/sentry-sdk-2.in
 	$(PIP_COMPILE) -o requirements/bugsink.txt requirements/bugsink.in
 	@echo "lock files written; run 'make test' before committing them"
@@ -188,31 +190,35 @@ dashboards-check: $(STAMP) ## Fail if the committed dashboard JSON is not what `
 	$(PY) -m grafana.generate --check
 
 # --- compose stack ----------------------------------------------------------------------------------
-# Secrets come from compose/.env (gitignored); without it only validation and `down` work, on the example.
-COMPOSE_ENV_FILE = $(if $(wildcard compose/.env),compose/.env,compose/.env.example)
-COMPOSE = docker-compose --project-directory compose --env-file $(COMPOSE_ENV_FILE) -f compose/docker-compose.yml
+# compose/stack.py runs it with Docker when an engine answers, else with podman (Debian's, configured by it: see
+# compose/README.md). Secrets come from compose/.env (gitignored); `down` and validation work on the example.
+STACK = $(PY) -m compose.stack
 NEED_COMPOSE = command -v docker-compose >/dev/null || { echo "error: docker-compose not found: apt-get install --no-install-recommends docker-compose"; exit 1; }
-NEED_ENGINE = $(COMPOSE) ps >/dev/null 2>&1 || { echo "error: no Docker engine is reachable (docker-compose ps failed). The compose stack needs one;"; \
-	echo "       on this machine use the native lab instead: python -m experiments.lab up"; exit 1; }
 
 .PHONY: stack-check
-stack-check: ## Validate compose/docker-compose.yml offline (no Docker engine needed)
+stack-check: ## Validate compose/docker-compose.yml offline (no container engine needed)
 	@$(NEED_COMPOSE)
 	docker-compose --project-directory compose --env-file compose/.env.example -f compose/docker-compose.yml config -q
 
 .PHONY: stack-up
-stack-up: ## Start the full stack in Docker (nginx, app x APP_REPLICAS, consumer, Postgres + read replica, Redis, Prometheus, Grafana, Loki, Tempo ...)
+stack-up: $(STAMP) ## Build the images (Debian packages) and start the stack: Docker, or podman without one (APP_REPLICAS=2; PROFILES=ui adds Grafana, Loki, Tempo: registry needed)
 	@$(NEED_COMPOSE)
-	@$(NEED_ENGINE)
-	@test -f compose/.env || { echo "error: compose/.env is missing: cp compose/.env.example compose/.env and set real secrets"; exit 1; }
-	$(COMPOSE) up -d --build --scale app=$${APP_REPLICAS:-2}
-	@echo "Grafana: http://127.0.0.1:$${GRAFANA_PORT:-3000}   app (via nginx): http://127.0.0.1:$${NGINX_PORT:-8080}"
+	$(STACK) up --scale $${APP_REPLICAS:-2}
+	@echo "app (via nginx): http://127.0.0.1:$${NGINX_PORT:-8080}   Prometheus: http://127.0.0.1:$${PROMETHEUS_PORT:-9090}"
 
 .PHONY: stack-down
-stack-down: ## Stop the compose stack (named volumes are kept)
+stack-down: $(STAMP) ## Stop the compose stack (named volumes are kept)
 	@$(NEED_COMPOSE)
-	@$(NEED_ENGINE)
-	$(COMPOSE) down --remove-orphans
+	$(STACK) down
+
+.PHONY: stack-wheels
+stack-wheels: $(STAMP) ## Download the app lock's wheels into compose/wheels/ (the app image installs them offline)
+	$(STACK) wheels
+
+.PHONY: stack-test
+stack-test: $(STAMP) ## Build, start and check the compose stack for real (podman here), then remove it (about 5 min)
+	@$(NEED_COMPOSE)
+	$(PY) -m compose.stack_test
 
 # --- observability ----------------------------------------------------------------------------------
 .PHONY: errors-up

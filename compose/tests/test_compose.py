@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
+from compose import stack
 from experiments.lab.procs import free_port
+from monitoring.config import CONFIG
 
 COMPOSE_DIR = Path(__file__).resolve().parents[1]
 ROOT = COMPOSE_DIR.parent
@@ -336,9 +339,85 @@ def test_app_image_services_get_valid_django_settings(service: str, tmp_path: Pa
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_stack_targets_fail_clearly_without_a_docker_engine() -> None:
-    if DOCKER_COMPOSE and _compose("ps").returncode == 0:
-        pytest.skip("a Docker engine is reachable here, so make stack-down would really run")
-    result = subprocess.run(["make", "--no-print-directory", "stack-down"], cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode != 0
-    assert "no Docker engine is reachable" in result.stdout + result.stderr
+def test_stack_up_without_the_env_file_fails_clearly() -> None:
+    if (COMPOSE_DIR / ".env").exists():
+        pytest.skip("compose/.env exists here, so `up` would really start the stack")
+    result = subprocess.run(
+        [sys.executable, "-m", "compose.stack", "up"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert "compose/.env is missing: cp compose/.env.example compose/.env" in result.stderr
+
+
+def test_missing_podman_prerequisites_are_named_with_their_debian_packages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stack.shutil, "which", lambda name: None)
+    monkeypatch.setattr(stack, "CNI_DNSNAME", Path("/nonexistent/dnsname"))
+    with pytest.raises(stack.StackError) as raised:
+        stack.check_podman_prerequisites()
+    message = str(raised.value)
+    assert "missing podman, runc, docker-compose, mmdebstrap, the dnsname CNI plugin" in message
+    assert "apt-get install --no-install-recommends " + " ".join(stack.PODMAN_PACKAGES) in message
+
+
+# --- images: Debian packages by default, registries only in profile `ui` --------------------------------------
+UI_PROFILE = {"grafana", "loki", "alloy", "tempo", "otel-collector"}
+
+
+def _default_services() -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in _services().items() if not s.get("profiles")}
+
+
+@needs_compose
+def test_only_the_ui_profile_needs_an_image_registry() -> None:
+    services = _services()
+    assert {name for name, s in services.items() if s.get("profiles")} == UI_PROFILE
+    assert all(services[name]["profiles"] == ["ui"] for name in UI_PROFILE)
+    built = {build.image for build in stack.image_builds(_resolved())}
+    pulled = {name: s["image"] for name, s in _default_services().items() if s["image"] not in built}
+    assert not pulled, f"services outside profile `ui` that need a registry: {pulled}"
+    # Nothing outside the profile waits for, or talks to, a service in it (the collector only when it is set).
+    for name, service in _default_services().items():
+        assert not set(service.get("depends_on", {})) & UI_PROFILE, name
+
+
+@needs_compose
+def test_every_built_image_starts_from_debian_bookworm_and_installs_debian_packages() -> None:
+    builds = stack.image_builds(_resolved())
+    assert len(builds) == len({b.image for b in builds}) >= 8
+    for build in builds:
+        text = build.dockerfile.read_text()
+        bases = re.findall(r"^FROM (\S+)", text, re.MULTILINE)
+        assert bases and set(bases) == {"debian:bookworm-slim"}, f"{build.dockerfile}: {bases}"
+        assert "apt-get install -y --no-install-recommends" in text, build.dockerfile
+        # pip only from hash-checked locks.
+        for line in re.findall(r"pip install[^;\n]*", text):
+            assert "--require-hashes" in line, line
+
+
+@needs_compose
+def test_healthcheck_arguments_survive_podmans_docker_api() -> None:
+    """podman 4.3's Docker API splits a CMD healthcheck's arguments at spaces: those need CMD-SHELL."""
+    for name, service in _default_services().items():
+        test = service["healthcheck"]["test"]
+        if test[0] == "CMD":
+            assert not any(" " in argument for argument in test[1:]), f"{name}: {test}"
+
+
+@needs_compose
+def test_the_app_and_worker_metrics_ports_are_the_monitoring_configs() -> None:
+    services = _services()
+    for name in ("app", "worker"):
+        env = services[name]["environment"]
+        assert int(env["APP_METRICS_PORT"]) == CONFIG.ports.app_metrics
+        assert int(env["CONSUMER_METRICS_PORT"]) == CONFIG.ports.consumer_metrics
+    assert str(CONFIG.ports.app_metrics) in services["app"]["expose"]
+    assert str(CONFIG.ports.consumer_metrics) in services["worker"]["expose"]
+
+
+def test_the_wheelhouse_stays_out_of_git_and_out_of_the_app_image() -> None:
+    ignored = subprocess.run(["git", "check-ignore", "-q", "compose/wheels/x-1.0-py3-none-any.whl"], cwd=ROOT)
+    assert ignored.returncode == 0
+    dockerfile = (COMPOSE_DIR / "Dockerfile").read_text()
+    # The code is copied through a stage that drops the wheels; only the deps stage's venv is copied from it.
+    assert "COPY . /src\nRUN rm -rf /src/compose/wheels" in dockerfile
+    assert "COPY . ." not in dockerfile

@@ -1,0 +1,1 @@
+"""The compose stack: its files, and the code that runs it for real (stack.py, stack_test.py)."""
