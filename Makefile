@@ -215,9 +215,22 @@ stack-down: $(STAMP) ## Stop the compose stack (named volumes are kept)
 stack-wheels: $(STAMP) ## Download the app lock's wheels into compose/wheels/ (the app image installs them offline)
 	$(STACK) wheels
 
+# Without a Docker engine the stack runs on podman; these are what it needs (compose/stack.py PODMAN_PACKAGES).
+PODMAN_PACKAGES := podman runc docker-compose mmdebstrap golang-github-containernetworking-plugin-dnsname
+.PHONY: stack-deps
+stack-deps: ## Install podman and what it needs to run the stack (Debian packages) when there is neither it nor Docker
+	@if ! command -v docker >/dev/null && { ! command -v podman >/dev/null || ! command -v mmdebstrap >/dev/null || ! command -v docker-compose >/dev/null || ! test -e /usr/lib/cni/dnsname; }; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages: $(PODMAN_PACKAGES)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(PODMAN_PACKAGES) >/dev/null; \
+	  else \
+	    echo "error: no Docker, and podman is incomplete: sudo apt-get install --no-install-recommends $(PODMAN_PACKAGES)"; \
+	    exit 1; \
+	  fi; \
+	fi
+
 .PHONY: stack-test
-stack-test: $(STAMP) ## Build, start and check the compose stack for real (podman here), then remove it (about 5 min)
-	@$(NEED_COMPOSE)
+stack-test: $(STAMP) stack-deps ## Build, start and check the compose stack for real (podman here), then remove it (about 5 min)
 	$(PY) -m compose.stack_test
 
 # --- observability ----------------------------------------------------------------------------------

@@ -14,8 +14,10 @@ Checks, in order:
 4. Prometheus scrapes every job it is configured with, each target up == 1, and has loaded every group of the
    generated rule files;
 5. a burst of requests through nginx is counted exactly by the edge SLI's source (mtail) and the app's;
-6. a stopped app container fires ChowistTargetDown and the availability page alert in Alertmanager;
-7. `down` keeps the named volumes, and a second `up` finds the data.
+6. stopped app and consumer containers fire the availability page alert and ChowistTargetDown (the consumer's)
+   in Alertmanager;
+7. `down` keeps the named volumes, and a second `up` finds the data;
+and with --scale 2 or more, before 6: a rolling restart of the app replicas serves no 5xx through nginx.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import argparse
 import json
 import secrets
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -239,27 +242,63 @@ class StackTest:
             raise CheckFailed(f"client sent {BURST}; edge (mtail) and app counted {got}") from exc
         self.ok(f"a burst of {BURST} requests ({BURST / took:.0f}/s): the edge (mtail) and the app count {BURST} each")
 
-    def stopped_app_alerts(self) -> None:
-        app_ids = self.stack.compose("ps", "-q", "app", capture=True).stdout.split()
+    def rolling_restart_serves_no_5xx(self) -> None:
+        """Restart the app replicas one at a time, each back to healthy before the next, under steady traffic
+        through nginx: no 5xx (nginx hands a refused connection to the next replica)."""
         tool = "podman" if self.stack.engine.podman else "docker"
-        stack._run([tool, "stop", "-t", "5", *app_ids], env=self.stack.env, capture_output=True)
-        wanted = {"ChowistTargetDown", CONFIG.slos.availability.page_alert}
-        seen: set[str] = set()
+        ids = self.stack.compose("ps", "-q", "app", capture=True).stdout.split()
+        if len(ids) < 2:
+            raise CheckFailed(f"a rolling restart needs two app replicas or more, found {len(ids)}")
+        statuses: list[int] = []
+        stop = threading.Event()
+
+        def load() -> None:
+            while not stop.is_set():
+                try:
+                    statuses.append(_http(f"{self.nginx}{BURST_PATH}", timeout=30)[0])
+                except OSError:
+                    statuses.append(0)
+                time.sleep(0.02)
+
+        threads = [threading.Thread(target=load, daemon=True) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        try:
+            for container in ids:
+                stack._run([tool, "restart", "-t", "30", container], env=self.stack.env, capture_output=True)
+                self.stack.wait_healthy(deadline=time.monotonic() + 120)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=60)
+        failed = {code: statuses.count(code) for code in set(statuses) if code == 0 or code >= 500}
+        if failed:
+            raise CheckFailed(f"rolling restart of {len(ids)} replicas: {failed} of {len(statuses)} requests failed")
+        self.ok(f"rolling restart of {len(ids)} app replicas: {len(statuses)} requests through nginx, no 5xx")
+
+    def stopped_containers_alert(self) -> None:
+        """The app and the consumer stopped: the availability page alert (nginx's 502s at the edge) and
+        ChowistTargetDown for the consumer. Prometheus finds the app's replicas through DNS (`--scale`), so a
+        stopped replica leaves the target list instead of reading up == 0; the consumer is a static target."""
+        tool = "podman" if self.stack.engine.podman else "docker"
+        for service in ("app", "worker"):
+            ids = self.stack.compose("ps", "-q", service, capture=True).stdout.split()
+            stack._run([tool, "stop", "-t", "5", *ids], env=self.stack.env, capture_output=True)
+        wanted = {("ChowistTargetDown", CONFIG.jobs.worker), (CONFIG.slos.availability.page_alert, None)}
+        seen: set[tuple[str, str | None]] = set()
 
         def fired() -> bool:
             for _ in range(10):  # traffic nginx answers with 502 while no replica is up
                 _http(f"{self.nginx}{BURST_PATH}")
             _, body = _http(f"{self.alertmanager}/api/v2/alerts?active=true")
             for alert in json.loads(body):
-                labels = alert["labels"]
-                if labels["alertname"] == "ChowistTargetDown" and labels.get("job") != CONFIG.jobs.app:
-                    continue
-                seen.add(labels["alertname"])
+                seen.add((alert["labels"]["alertname"], alert["labels"].get("job")))
             return wanted <= seen
 
         started = time.monotonic()
-        _until(f"Alertmanager receives {sorted(wanted)}", fired, 150, period_s=2)
-        self.ok(f"a stopped app container: {sorted(wanted)} in Alertmanager after {time.monotonic() - started:.0f} s")
+        _until(f"Alertmanager receives {sorted(wanted, key=str)}", fired, 150, period_s=2)
+        names = ", ".join(f"{name}{f'{{job={job}}}' if job else ''}" for name, job in sorted(wanted, key=str))
+        self.ok(f"app and consumer stopped: {names} active in Alertmanager after {time.monotonic() - started:.0f} s")
 
     def volumes_keep_data(self) -> None:
         before = self.psql("postgres", "SELECT count(*) FROM places_place")
@@ -304,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
         test.replica_streams()
         test.prometheus_up()
         test.burst_counts_agree()
-        test.stopped_app_alerts()
+        if args.scale >= 2:
+            test.rolling_restart_serves_no_5xx()
+        test.stopped_containers_alert()
         test.volumes_keep_data()
     except (CheckFailed, stack.StackError) as exc:
         print(f"FAIL {exc}", file=sys.stderr, flush=True)

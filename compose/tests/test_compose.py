@@ -421,3 +421,9 @@ def test_the_wheelhouse_stays_out_of_git_and_out_of_the_app_image() -> None:
     # The code is copied through a stage that drops the wheels; only the deps stage's venv is copied from it.
     assert "COPY . /src\nRUN rm -rf /src/compose/wheels" in dockerfile
     assert "COPY . ." not in dockerfile
+
+
+def test_make_stack_deps_installs_what_compose_stack_checks_for() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    packages = re.search(r"^PODMAN_PACKAGES := (.+)$", makefile, re.MULTILINE).group(1).split()
+    assert tuple(packages) == stack.PODMAN_PACKAGES
