@@ -434,6 +434,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             stack.build()
             took = stack.up(scale=args.scale)
             print(f"stack up and healthy in {took:.0f} s ({'podman' if engine.podman else 'Docker'})")
+            settings = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+            for name, variable, default in (
+                ("app (via nginx)", "NGINX_PORT", 8080),
+                ("Prometheus", "PROMETHEUS_PORT", 9090),
+            ):
+                print(f"{name}: http://127.0.0.1:{stack.env.get(variable) or settings.get(variable) or default}")
         elif args.command == "down":
             stack.down(volumes=args.volumes)
             if engine.podman:
