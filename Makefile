@@ -231,7 +231,7 @@ stack-deps: ## Install podman and what it needs to run the stack (Debian package
 .PHONY: stack-test
 # One app replica keeps the shared machine's load down; STACK_TEST_REPLICAS=2 adds the rolling-restart check.
 STACK_TEST_REPLICAS ?= 1
-stack-test: $(STAMP) stack-deps ## Build, start and check the compose stack for real (podman here), then remove it (4 min; 8 cold)
+stack-test: $(STAMP) stack-deps ## Build, start and check the compose stack for real (podman here), then remove it (3 min; about 7 before any image is built)
 	$(PY) -m compose.stack_test --scale $(STACK_TEST_REPLICAS)
 
 # --- observability ----------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import secrets
 import sys
 import threading
@@ -46,6 +47,10 @@ PROJECT = "chowist-stacktest"
 STATE_DIR = stack.ROOT / "var" / "stack-test"
 BURST = 300
 BURST_PATH = "/"
+# How long nginx keeps its answer for `app` (compose/nginx/nginx.conf's `resolver ... valid=`).
+NGINX_DNS_VALID_S = int(
+    re.search(r"^\s*resolver \S+ valid=(\d+)s", (stack.COMPOSE_DIR / "nginx" / "nginx.conf").read_text(), re.M).group(1)
+)
 
 
 class CheckFailed(AssertionError):
@@ -243,8 +248,9 @@ class StackTest:
         self.ok(f"a burst of {BURST} requests ({BURST / took:.0f}/s): the edge (mtail) and the app count {BURST} each")
 
     def rolling_restart_serves_no_5xx(self) -> None:
-        """Restart the app replicas one at a time, each back to healthy before the next, under steady traffic
-        through nginx: no 5xx (nginx hands a refused connection to the next replica)."""
+        """Restart the app replicas one at a time under steady traffic through nginx, each back to healthy and
+        in nginx's view of `app` (its DNS answer expired) before the next: no 5xx (nginx hands a refused connection
+        to the next replica)."""
         tool = "podman" if self.stack.engine.podman else "docker"
         ids = self.stack.compose("ps", "-q", "app", capture=True).stdout.split()
         if len(ids) < 2:
@@ -267,6 +273,9 @@ class StackTest:
             for container in ids:
                 stack._run([tool, "restart", "-t", "30", container], env=self.stack.env, capture_output=True)
                 self.stack.wait_healthy(deadline=time.monotonic() + 120)
+                # nginx re-resolves `app` once its answer expires: until then it may know only the replica restarted
+                # next (the other one was out of DNS while it restarted), and a refused connection has no next.
+                time.sleep(NGINX_DNS_VALID_S + 2)
         finally:
             stop.set()
             for thread in threads:
