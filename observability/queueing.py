@@ -10,6 +10,10 @@ The header is trusted only behind a proxy (BEHIND_PROXY), which overwrites whate
 stamp is checked: unparseable, too far in the future (the two hosts' clocks disagree) or implausibly old, it is
 counted as rejected and not observed. A stamp slightly in the future (nginx's millisecond resolution, or a small
 skew) is a wait of 0.
+
+What the wait includes: everything between nginx building the upstream request and Django's first middleware, i.e.
+the connection's queues, gunicorn reading and parsing the request and Django building it, and on a busy machine the
+CPU scheduler's delays. $msec has millisecond resolution, so a single wait is accurate to about a millisecond.
 """
 
 from __future__ import annotations

@@ -71,6 +71,8 @@ def test_mtail_times_every_response_at_the_edge_in_buckets_that_resolve_the_late
     log = tmp_path / "access.log"
     log.write_text(
         _access_line("/api/places/", 200, "0.012")
+        # Under half a millisecond: a bucket must hold it too (+Inf == _count).
+        + _access_line("/static/app.css", 200, "0.000")
         + _access_line("/places/1/", 200, f"{threshold:.3f}")
         + _access_line("/search/?q=%22x", 502, f"{threshold + 0.001:.3f}")
         + _access_line("/healthz", 200, "9.000")
@@ -88,10 +90,12 @@ def test_mtail_times_every_response_at_the_edge_in_buckets_that_resolve_the_late
         for line in result.stdout.splitlines()
         if line.startswith(name)
     }
-    assert samples[f'{name}_count{{prog="nginx.mtail"}}'] == 3
-    assert samples[f'{name}_bucket{{prog="nginx.mtail",le="{threshold:g}"}}'] == 2
-    assert samples[f'{name}_bucket{{prog="nginx.mtail",le="{below:g}"}}'] == 1
-    assert samples[f'{name}_bucket{{prog="nginx.mtail",le="{above:g}"}}'] == 3
+    assert samples[f'{name}_count{{prog="nginx.mtail"}}'] == 4
+    assert samples[f'{name}_bucket{{prog="nginx.mtail",le="+Inf"}}'] == 4
+    assert samples[f'{name}_bucket{{prog="nginx.mtail",le="{buckets[0]:g}"}}'] == 1
+    assert samples[f'{name}_bucket{{prog="nginx.mtail",le="{threshold:g}"}}'] == 3
+    assert samples[f'{name}_bucket{{prog="nginx.mtail",le="{below:g}"}}'] == 2
+    assert samples[f'{name}_bucket{{prog="nginx.mtail",le="{above:g}"}}'] == 4
 
 
 @pytest.mark.parametrize("name", PROMETHEUS_CONFIGS)
