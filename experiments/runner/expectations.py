@@ -70,8 +70,14 @@ def _alert_fires(p: Params, e: Evidence) -> Outcome:
         after_fault = fired["first_seen_s"] - e.first_fault_s
         notified = fired.get("notified_s")
         ok = ok and after_fault <= p["within_s"]
+        # No scheduled fault (overload: the load itself is the fault): the time counts from the load's start.
+        when = (
+            f"firing {after_fault:.1f} s after the fault ({fired['first_seen_s']:g} s into the load)"
+            if e.first_fault_s
+            else f"firing {fired['first_seen_s']:g} s into the load"
+        )
         details.append(
-            f"{v['name']}: firing {after_fault:.1f} s after the fault ({fired['first_seen_s']:g} s into the load)"
+            f"{v['name']}: {when}"
             + (f", webhook notified at {notified:g} s" if notified is not None else ", no webhook notification yet")
         )
     return ok, "; ".join(details)
