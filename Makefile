@@ -149,9 +149,9 @@ queue-bench: $(STAMP) system-deps ## Measure accepted/s, drained/s and lag at 50
 	$(PY) -m experiments.bench.queue_bench --json reports/queue-bench.json
 
 # --- the native lab ---------------------------------------------------------------------------------
-LAB_ARGS := --profile $(PROFILE)$(if $(filter 1 on yes true,$(PGBOUNCER)), --pgbouncer,)$(if $(PROXY), --proxy $(PROXY),)$(if $(INSTANCES), --instances $(INSTANCES),)$(if $(filter 1 on yes true,$(REPLICA)), --replica,)
+LAB_ARGS := --profile $(PROFILE)$(if $(filter 1 on yes true,$(PGBOUNCER)), --pgbouncer,)$(if $(PROXY), --proxy $(if $(filter off no false 0 none,$(PROXY)),none,$(PROXY)),)$(if $(INSTANCES), --instances $(INSTANCES),)$(if $(filter 1 on yes true,$(REPLICA)), --replica,)
 .PHONY: lab-up
-lab-up: $(STAMP) system-deps ## Start the lab in the background: app, consumer, Prometheus, Alertmanager (PROFILE=embedded|services, PGBOUNCER=on, PROXY=nginx, INSTANCES=N, REPLICA=on)
+lab-up: $(STAMP) system-deps ## Start the lab in the background: app, consumer, Prometheus, Alertmanager (PROFILE=embedded|services, PGBOUNCER=on, PROXY=off for no nginx, INSTANCES=N, REPLICA=on)
 	$(PY) -m experiments.lab up $(LAB_ARGS)
 
 .PHONY: lab-down

@@ -21,6 +21,7 @@ RATE = "$__rate_interval"
 
 M = CONFIG.metrics
 APP = CONFIG.app_selector
+EDGE = CONFIG.edge_selector
 WORKER = CONFIG.worker_selector
 CHOWIST_JOBS = CONFIG.chowist_jobs_selector
 USER_FACING = CONFIG.user_facing_selector
@@ -100,7 +101,7 @@ _REQUESTS_5XX = f"rate({M.http_requests}{{{APP}, {SERVER_ERROR}}}[{RATE}])"
 SERVICE_OVERVIEW = Dashboard(
     uid="chowist-service-overview",
     title="Chowist / Service overview",
-    version=2,
+    version=3,
     description="RED per view, saturation and build: is the app healthy, and which view is not?",
     rows=(
         Row(
@@ -152,6 +153,24 @@ SERVICE_OVERVIEW = Dashboard(
                     (Query(_quantile(0.95, M.http_request_duration, APP, by="view"), "{{view}}"),),
                     unit="s",
                 ),
+                Panel(
+                    "Latency p95: at the front door, in the app, queueing in front of the app",
+                    "timeseries",
+                    (
+                        Query(_quantile(0.95, M.edge_request_duration, EDGE), "edge (what clients wait)"),
+                        Query(_quantile(0.95, M.http_request_duration, f"{APP}, {USER_FACING}"), "app (Django)"),
+                        Query(_quantile(0.95, M.request_queue_duration, APP), "queueing before Django"),
+                    ),
+                    unit="s",
+                    width=24,
+                    description=(
+                        "The edge is nginx's own time per request (mtail over its access log), from reading the "
+                        "request to answering it: the latency SLO reads it. The app's is Django's, from its first "
+                        "middleware on. Queueing is the wait between nginx handing the request on (X-Request-Start) "
+                        "and Django starting it: the accept backlog and gunicorn's queues, which the app's own "
+                        "series never see. Without the front door (PROXY=off) only the app's line exists."
+                    ),
+                ),
             ),
         ),
         Row(
@@ -173,9 +192,19 @@ SERVICE_OVERVIEW = Dashboard(
                 Panel(
                     "CPU by process group",
                     "timeseries",
-                    (Query(f"sum by (job) (rate(process_cpu_seconds_total{{{CHOWIST_JOBS}}}[{RATE}]))", "{{job}}"),),
+                    (
+                        # The app first: its job's counter is the gunicorn master's and its workers' together
+                        # (observability.exposition.ProcessTreeCollector).
+                        Query(f"sum(rate(process_cpu_seconds_total{{{APP}}}[{RATE}]))", f"{CONFIG.jobs.app} (workers)"),
+                        Query(
+                            f'sum by (job) (rate(process_cpu_seconds_total{{job!="{CONFIG.jobs.app}"}}[{RATE}]))',
+                            "{{job}}",
+                        ),
+                    ),
                     unit="short",
-                    description="CPU cores used (1 = one full core); this machine has 2.",
+                    description="CPU cores used (1 = one full core) by every scraped process: the app's gunicorn "
+                    "master and workers, the consumer, Prometheus, mtail (job edge) and the exporters. nginx and "
+                    "Alertmanager export no CPU of their own; the experiment report's /proc sampler has them.",
                 ),
                 Panel(
                     "Resident memory by process group",

@@ -60,6 +60,9 @@ def slo_recording_rules(spec: SloSpec, *, window_set: str) -> list[Rule]:
         }
         for name in CONFIG.windows.names
     ]
+    if spec.edge_source_query:
+        # Says which series the SLI reads now: 1 the proxy's (the edge), 0 the app's fallback, blind to queueing.
+        rules.append({"record": "slo:sli_source_edge:bool", "expr": spec.edge_source_query, "labels": dict(labels)})
     period = window_duration(CONFIG.windows.period, window_set=window_set)
     rules += [
         {"record": "slo:objective:ratio", "expr": f"vector({_number(spec.objective)})", "labels": dict(labels)},

@@ -18,6 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 PROFILES = ("embedded", "services")
 PROXIES = ("none", "nginx")
+# nginx is the front door by default: it holds the clients' connections, and only it sees the whole wait (the
+# latency SLI is measured there, issue 21). `none` (PROXY=off) keeps the direct path, for experiments about it.
+DEFAULT_PROXY = "nginx"
 
 DEFAULT_APP_PORT = 8000
 DEFAULT_APP_METRICS_PORT = CONFIG.ports.app_metrics
@@ -75,8 +78,8 @@ class LabConfig:
     pgbouncer_port: int = DEFAULT_PGBOUNCER_PORT
     pgbouncer: bool = False
     pgbouncer_user: str = "postgres"
-    # nginx in front of the app instances (both profiles): clients then use proxy_port.
-    proxy: str = "none"
+    # nginx in front of the app instances (both profiles, the default): clients then use proxy_port.
+    proxy: str = DEFAULT_PROXY
     proxy_port: int = DEFAULT_PROXY_PORT
     nginx_status_port: int = DEFAULT_NGINX_STATUS_PORT
     app_instances: int = 1
@@ -194,7 +197,7 @@ class LabConfig:
                 "pgbouncer_port": env_int("PGBOUNCER_PORT", d["pgbouncer_port"], **e),
                 "pgbouncer": env_bool("LAB_PGBOUNCER", d["pgbouncer"], **e),
                 "pgbouncer_user": env_str("PGBOUNCER_USER", d["pgbouncer_user"], **e),
-                "proxy": env_choice("LAB_PROXY", d["proxy"], PROXIES, **e),
+                "proxy": _proxy_choice(env_str("LAB_PROXY", d["proxy"], **e)),
                 "proxy_port": env_int("LAB_PROXY_PORT", d["proxy_port"], **e),
                 "nginx_status_port": env_int("NGINX_STATUS_PORT", d["nginx_status_port"], **e),
                 "app_instances": env_int("APP_INSTANCES", d["app_instances"], **e),
@@ -272,6 +275,20 @@ class LabConfig:
 
     def url(self, port: int) -> str:
         return f"http://{self.host}:{port}"
+
+
+# PROXY=off in the Makefile, LAB_PROXY=off in the environment: the direct path, as `none` says it.
+_PROXY_OFF = frozenset({"off", "no", "false", "0", "none", "direct"})
+
+
+def _proxy_choice(value: str) -> str:
+    """LAB_PROXY as one of PROXIES: `off` and its synonyms mean `none`."""
+    value = value.strip().lower()
+    if value in _PROXY_OFF:
+        return "none"
+    if value not in PROXIES:
+        raise EnvError(f"LAB_PROXY={value!r} must be one of {', '.join(PROXIES)} (or off)")
+    return value
 
 
 def _absolute(path: Path | str) -> Path:

@@ -49,6 +49,8 @@ RECORDS = (
     "slo:error_budget:ratio",
     "slo:period_error_budget_remaining:ratio",
     "slo:current_burn_rate:ratio",
+    # Availability and latency only: 1 while they read the proxy's series, 0 on the app's fallback.
+    "slo:sli_source_edge:bool",
 )
 
 # Plain alerts: how long the condition must hold before firing, per window set.
