@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from monitoring.config import CONFIG, MonitoringConfig, Slo, le_matcher
+from monitoring.config import CHOWIST_LAYER, CONFIG, MonitoringConfig, Slo, le_matcher
 
 WINDOW_PLACEHOLDER = "{{window}}"
 _RANGE = f"[{WINDOW_PLACEHOLDER}]"
@@ -27,8 +27,9 @@ class SloSpec:
     objective: float
     period: str
     description: str
-    # PromQL with {{window}} as the range; each aggregates to a single label-less series, so that "no errors
-    # yet" and "no traffic" can be told apart by the generator.
+    # PromQL with {{window}} as the range; each aggregates to a single label-less series. The error query is 0,
+    # not empty, while there is traffic without errors, and empty when its series are missing (no job, no
+    # threshold bucket): the SLI is then absent, never a perfect 0.
     error_query: str
     total_query: str
     page_alert: str
@@ -47,34 +48,36 @@ class SloSpec:
 
 
 def _user_facing_words(config: MonitoringConfig) -> str:
-    views = config.excluded_views
+    views = config.all_excluded_views
     listed = f"{', '.join(views[:-1])} and {views[-1]}" if len(views) > 1 else views[0]
     return f"requests to user-facing views (every view except {listed})"
 
 
 def _availability(config: MonitoringConfig, slo: Slo) -> tuple[str, str, str]:
-    # Measured at the edge when a proxy reports its responses (the lab's nginx through mtail): a 502 nginx
+    requests = f"{config.metrics.http_requests}{{{config.app_selector},{config.user_facing_selector}"
+    # The app's 5xx counter series appear with the first 5xx: until then its error query is 0 x the traffic.
+    app_total = f"sum(rate({requests}}}{_RANGE}))"
+    app_error = f"sum(rate({requests},{config.server_error_selector}}}{_RANGE})) or 0 * {app_total}"
+    words = f"{_user_facing_words(config)} as the app answered them"
+    if not config.has_layer(CHOWIST_LAYER):
+        return app_error, app_total, f"Share of {words} without a 5xx status."
+    # The lab measures at the edge when a proxy reports its responses (nginx through mtail): a 502 nginx
     # answers while no instance listens never reaches the app's metrics. Without edge series, the app's own.
     # Both queries pick the same source: the edge's error query is 0 (not empty) while the edge has traffic
     # but no 5xx yet, so `or` falls back to the app only when there is no edge at all.
     # "No edge" means its target is not up now, not that its rate is empty: a rate keeps reading the samples of
     # a stopped mtail for a whole window, and a lab that drops nginx between two variants would otherwise score
     # the second on the first's traffic.
-    requests = f"{config.metrics.http_requests}{{{config.app_selector},{config.user_facing_selector}"
     edge = f"{config.metrics.edge_responses}{{{config.edge_selector}"
     edge_up = f"on() group(up{{{config.edge_selector}}} == 1)"
     # PromQL binds `*` before `and` before `or`: each line reads as its parentheses would, without them.
     edge_total = f"sum(rate({edge}}}{_RANGE})) and {edge_up}"
     edge_error = f"sum(rate({edge},{config.server_error_selector}}}{_RANGE})) and {edge_up} or 0 * {edge_total}"
-    app_error = f"sum(rate({requests},{config.server_error_selector}}}{_RANGE}))"
-    app_total = f"sum(rate({requests}}}{_RANGE}))"
-    error = f"{edge_error} or {app_error}"
-    total = f"{edge_total} or {app_total}"
     return (
-        error,
-        total,
+        f"{edge_error} or {app_error}",
+        f"{edge_total} or {app_total}",
         f"Share of requests answered without a 5xx status: as the proxy (nginx) answered them when it reports "
-        f"them (health probes aside), else {_user_facing_words(config)} as the app answered them.",
+        f"them (health probes aside), else {words}.",
     )
 
 
@@ -146,7 +149,7 @@ def slo_spec_build(slo: Slo, *, config: MonitoringConfig = CONFIG) -> SloSpec:
 
 def slo_spec_list(*, config: MonitoringConfig = CONFIG) -> list[SloSpec]:
     """Every SLO of `config`, ordered by name (the order of the generated rule groups); names must be unique."""
-    specs = sorted((slo_spec_build(slo, config=config) for slo in config.slos), key=lambda spec: spec.slo)
+    specs = sorted((slo_spec_build(slo, config=config) for slo in config.enabled_slos), key=lambda spec: spec.slo)
     names = [spec.slo for spec in specs]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
