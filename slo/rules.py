@@ -54,11 +54,12 @@ def sli_error_ratio_expr(spec: SloSpec, *, window: str) -> str:
     """Error ratio over `window`. No traffic at all (0/0) counts as no errors, not as NaN.
 
     No series means no data, never a perfect SLI: the error query is empty when the job or the threshold bucket
-    is missing (no `or vector(0)`), and then both lines are. The configuration alerts say why.
+    is missing (no `or vector(0)`), and then both branches are; so is a missing total. The configuration alerts
+    say why.
     """
     error = spec.error_query_for(window)
     total = spec.total_query_for(window)
-    return f"(\n  {error}\n)\n/\n(({total}) > 0)\nor\n0 * (\n  {error}\n)\n"
+    return f"(\n  {error}\n)\n/\n(({total}) > 0)\nor\n0 * (\n  {error}\n)\nand\n(({total}) == 0)\n"
 
 
 def slo_recording_rules(spec: SloSpec, *, window_set: str, config: MonitoringConfig = CONFIG) -> list[Rule]:

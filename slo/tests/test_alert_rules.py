@@ -333,6 +333,10 @@ def _latency_series(buckets: tuple[str, ...], steps: int) -> list[dict[str, str]
     series += [
         {"series": f'{metric}_bucket{{{base},le="+Inf"}}', "values": f"0+2x{steps}"},
         {"series": f"{metric}_count{{{base}}}", "values": f"0+2x{steps}"},
+        {
+            "series": f'django_http_responses_total_by_status_view_method_total{{{base},status="200"}}',
+            "values": f"0+2x{steps}",
+        },
         {"series": 'up{job="chowist-app",instance="127.0.0.1:9101"}', "values": f"1x{steps}"},
     ]
     return series
