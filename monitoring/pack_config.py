@@ -33,6 +33,8 @@ from monitoring.config import PRODUCTION, WINDOW_SETS, Jobs, MonitoringConfig
 # What a pack writes by default: production windows only (the lab set is for tests and experiments).
 DEFAULT_WINDOW_SETS: tuple[str, ...] = (PRODUCTION,)
 DEFAULT_RUNBOOK_BASE_URL = "runbooks/"
+# Alertmanager's documented defaults for a route's timings.
+ALERTMANAGER_DEFAULTS = {"group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"}
 KEYS = (
     "service",
     "job",
@@ -57,8 +59,17 @@ class PackConfigError(ValueError):
 
 
 def generic_config() -> MonitoringConfig:
-    """The monitoring config of the generic pack: no Chowist layer, production windows, runbooks beside it."""
-    return MonitoringConfig(layers=(), window_sets=DEFAULT_WINDOW_SETS, runbook_base_url=DEFAULT_RUNBOOK_BASE_URL)
+    """The monitoring config of the generic pack: no Chowist layer, no probe views of Chowist's, production
+    windows, runbooks beside it, and Alertmanager's own default timings (the lab's are for 10-minute runs)."""
+    return MonitoringConfig(
+        layers=(),
+        excluded_views=(),
+        window_sets=DEFAULT_WINDOW_SETS,
+        runbook_base_url=DEFAULT_RUNBOOK_BASE_URL,
+        group_wait=ALERTMANAGER_DEFAULTS["group_wait"],
+        group_interval=ALERTMANAGER_DEFAULTS["group_interval"],
+        repeat_interval=ALERTMANAGER_DEFAULTS["repeat_interval"],
+    )
 
 
 def _number(key: str, value: Any) -> float:
