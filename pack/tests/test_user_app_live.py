@@ -289,6 +289,16 @@ def test_a_plain_django_app_gets_slis_alerts_and_dashboards_from_the_pack(
     empty = [name for name, expr in queries.items() if not _query(prometheus, expr)]
     print(f"generic dashboard queries returning data: {len(queries) - len(empty)} / {len(queries)}")
     assert not empty, "no data for:\n  " + "\n  ".join(empty)
+    # With the recipe's buckets (0.5, 0.75, ...) the 0.5 s view's p95 reads inside its bucket, not near 1 s.
+    p95 = next(
+        render_promql(q.expr, rate_interval="1m", variables=values)
+        for b in boards
+        for p in b.panels
+        if p.title == "Latency p95 by view"
+        for q in p.queries
+    )
+    report_p95 = next(float(s["value"][1]) for s in _query(prometheus, p95) if s["metric"].get("view") == "report")
+    assert 0.5 <= report_p95 <= 0.75, report_p95
 
     # The copy without the threshold bucket: availability measured, latency absent, and a configuration alert.
     nobucket_slo = 'slo:sli_error:ratio_rate5m{{service="shop-nobucket",slo="{}",window_set="lab"}}'
