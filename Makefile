@@ -173,19 +173,18 @@ experiments-list: $(STAMP) ## List the experiment catalogue (experiments/catalog
 
 # --- SLOs and rules ---------------------------------------------------------------------------------
 .PHONY: slo
-slo: $(STAMP) ## Regenerate prometheus/rules/*.rules.yml from monitoring/config.py (both window sets) and the Prometheus/Alertmanager configs
-	$(PY) -m slo.generate --window-set production
-	$(PY) -m slo.generate --window-set lab
+slo: $(STAMP) ## Regenerate the lab's rule files and dashboards (python -m pack --lab) and the Prometheus/Alertmanager configs
+	$(PY) -m pack --lab
 	$(PY) -m prometheus.generate
 
 # --- dashboards -------------------------------------------------------------------------------------
 .PHONY: dashboards
-dashboards: $(STAMP) ## Regenerate grafana/dashboards/*.json and grafana/versions.json from grafana/panels.py
-	$(PY) -m grafana.generate
+dashboards: $(STAMP) ## Regenerate grafana/dashboards/*.json and grafana/versions.json (and the rule files): python -m pack --lab
+	$(PY) -m pack --lab
 
 .PHONY: dashboards-check
-dashboards-check: $(STAMP) ## Fail if the committed dashboard JSON is not what `make dashboards` writes
-	$(PY) -m grafana.generate --check
+dashboards-check: $(STAMP) ## Fail if the committed dashboards or rule files are not what `make dashboards` writes
+	$(PY) -m pack --lab --check
 
 # --- compose stack ----------------------------------------------------------------------------------
 # Secrets come from compose/.env (gitignored); without it only validation and `down` work, on the example.

@@ -11,12 +11,26 @@ ports come from experiments/lab/config.py, whose defaults are these).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 PRODUCTION = "production"
 LAB = "lab"
+# The layer the lab adds on top of the generic SLO pack (slo/, grafana/, pack/): the consumer's freshness SLO and
+# stalled alert, the replica, the exporters, the nginx edge, the Background jobs and Logs dashboards. A config
+# without it is the pack any django-prometheus app gets.
+CHOWIST_LAYER = "chowist"
+# django-prometheus's view name for its own metrics URL (django_prometheus.urls): never user traffic, whatever
+# the config lists, or every scrape would count as a fast, successful request.
+METRICS_VIEW = "prometheus-django-metrics"
+# django-prometheus's view label when no route matched.
+UNNAMED_VIEW = "<unnamed view>"
+# django-prometheus's default PROMETHEUS_LATENCY_BUCKETS (django_prometheus/conf): what an app that sets none exports.
+DJANGO_PROMETHEUS_DEFAULT_BUCKETS: tuple[float, ...] = (
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 25.0, 50.0, 75.0, float("inf"),
+)  # fmt: skip
 # Production windows are the windows' names; the lab set compresses them (see Windows.lab_scale).
 WINDOW_SETS: tuple[str, ...] = (PRODUCTION, LAB)
 
@@ -128,6 +142,8 @@ class Slo:
     ticket_alert: str
     # Seconds; must be a bucket boundary of the histogram the SLI reads (settings.PROMETHEUS_LATENCY_BUCKETS).
     threshold_s: float | None = None
+    # The config layer (CHOWIST_LAYER) the SLO belongs to; None for the generic pack's SLOs.
+    layer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +153,13 @@ class Slos:
     )
     latency: Slo = Slo("latency", "Latency", 0.99, "LatencySLOPageBurn", "LatencySLOTicketBurn", threshold_s=0.3)
     freshness: Slo = Slo(
-        "freshness", "Job freshness", 0.99, "FreshnessSLOPageBurn", "FreshnessSLOTicketBurn", threshold_s=5.0
+        "freshness",
+        "Job freshness",
+        0.99,
+        "FreshnessSLOPageBurn",
+        "FreshnessSLOTicketBurn",
+        threshold_s=5.0,
+        layer=CHOWIST_LAYER,
     )
 
     def __iter__(self) -> Iterator[Slo]:
@@ -190,7 +212,7 @@ class MonitoringConfig:
     scrape_interval_s: int = 5
     # Views never counted as user traffic: the probes, and requests no route matched (METRICS.md).
     # `<unnamed view>` is django-prometheus's view label when no route matched.
-    excluded_views: tuple[str, ...] = ("core:healthz", "core:readyz", "<unnamed view>")
+    excluded_views: tuple[str, ...] = ("core:healthz", "core:readyz", UNNAMED_VIEW)
     slos: Slos = field(default_factory=Slos)
     windows: Windows = field(default_factory=Windows)
     # SRE Workbook, chapter 5, "multiwindow, multi-burn-rate alerts" (30-day period).
@@ -214,6 +236,55 @@ class MonitoringConfig:
     group_interval: str = "30s"
     repeat_interval: str = "1h"
     webhook_path: str = "/alerts"
+    # Layers on top of the generic pack (CHOWIST_LAYER or none); the pack's configs have none.
+    layers: tuple[str, ...] = (CHOWIST_LAYER,)
+    # The window sets whose rule files are generated (RULE_FILE_NAMES).
+    window_sets: tuple[str, ...] = WINDOW_SETS
+    # The app's PROMETHEUS_LATENCY_BUCKETS when the config knows them: the generator warns when the latency
+    # threshold is not among them. None: django-prometheus's defaults are assumed for the warning only.
+    latency_buckets: tuple[float, ...] | None = None
+    # The Database & cache dashboard's rows: only where the app uses django-prometheus's DB / cache backends.
+    database_metrics: bool = True
+    cache_metrics: bool = True
+
+    # --- layers and jobs ----------------------------------------------------------------------------------
+    def has_layer(self, layer: str) -> bool:
+        return layer in self.layers
+
+    @property
+    def enabled_slos(self) -> tuple[Slo, ...]:
+        """The SLOs the rules and dashboards carry: the generic ones and those of the enabled layers."""
+        return tuple(slo for slo in self.slos if slo.layer is None or slo.layer in self.layers)
+
+    @property
+    def paged_jobs(self) -> tuple[str, ...]:
+        """Jobs whose outage pages: they serve users or do their work."""
+        return self.jobs.chowist if self.has_layer(CHOWIST_LAYER) else (self.jobs.app,)
+
+    @property
+    def ticketed_jobs(self) -> tuple[str, ...]:
+        """The lab's other jobs (Prometheus, exporters, the edge): down hides metrics, serves no user.
+
+        Listed by name, never "every other job": a shared Prometheus scrapes targets that are not ours.
+        """
+        if not self.has_layer(CHOWIST_LAYER):
+            return ()
+        jobs = self.jobs
+        return (jobs.prometheus, jobs.postgres, jobs.redis, jobs.nginx, jobs.edge)
+
+    @property
+    def alert_prefix(self) -> str:
+        """CamelCase of the service ("chowist" -> "Chowist", "my-shop" -> "MyShop") for its plain alerts."""
+        return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", self.service) if part)
+
+    @property
+    def target_down_alert(self) -> str:
+        return f"{self.alert_prefix}TargetDown"
+
+    @property
+    def all_excluded_views(self) -> tuple[str, ...]:
+        """The configured views plus the two django-prometheus names that are never user traffic."""
+        return tuple(dict.fromkeys((*self.excluded_views, UNNAMED_VIEW, METRICS_VIEW)))
 
     # --- selectors (label matchers without braces, to combine with others) ------------------------------
     @property
@@ -233,9 +304,13 @@ class MonitoringConfig:
         return f'job=~"{"|".join(self.jobs.chowist)}"'
 
     @property
+    def paged_jobs_selector(self) -> str:
+        return f'job=~"{"|".join(self.paged_jobs)}"'
+
+    @property
     def user_facing_selector(self) -> str:
         """The SLOs' user-facing views: every view but the probes and unrouted requests."""
-        return f'view!~"{"|".join(self.excluded_views)}"'
+        return f'view!~"{"|".join(self.all_excluded_views)}"'
 
     @property
     def server_error_selector(self) -> str:

@@ -53,6 +53,14 @@ _HEADER = (
 )
 
 
+# While an SLO pages, its ticket says nothing new. The lab's Alertmanager and every pack's routing snippet use it.
+SLO_INHIBIT_RULE: dict[str, Any] = {
+    "source_matchers": ['severity="page"', 'slo=~".+"'],
+    "target_matchers": ['severity="ticket"', 'slo=~".+"'],
+    "equal": ["service", "slo", "window_set"],
+}
+
+
 def _static(target: str) -> list[dict[str, Any]]:
     return [{"targets": [target]}]
 
@@ -142,14 +150,7 @@ def alertmanager_config(*, variant: str, host: str = NATIVE_HOST, ports: Ports =
             "repeat_interval": CONFIG.repeat_interval,
             "routes": [{"matchers": ['severity="page"'], "receiver": "page"}],
         },
-        # While an SLO pages, its ticket says nothing new.
-        "inhibit_rules": [
-            {
-                "source_matchers": ['severity="page"', 'slo=~".+"'],
-                "target_matchers": ['severity="ticket"', 'slo=~".+"'],
-                "equal": ["service", "slo", "window_set"],
-            }
-        ],
+        "inhibit_rules": [dict(SLO_INHIBIT_RULE)],
         "receivers": [
             {"name": name, "webhook_configs": [{"url": url, "send_resolved": True}]} for name in ("page", "ticket")
         ],

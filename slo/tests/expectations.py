@@ -20,7 +20,14 @@ SLOS = {
     "latency": (0.99, "LatencySLOPageBurn", "LatencySLOTicketBurn"),
     "freshness": (0.99, "FreshnessSLOPageBurn", "FreshnessSLOTicketBurn"),
 }
-PLAIN_ALERTS = ("ChowistTargetDown", "ChowistConsumerStalled", "ChowistTelemetryDegraded", "ChowistReplicaLagging")
+PLAIN_ALERTS = (
+    "ChowistTargetDown",
+    "SLOConfigJobMissing",
+    "SLOConfigLatencyBucketMissing",
+    "ChowistConsumerStalled",
+    "ChowistTelemetryDegraded",
+    "ChowistReplicaLagging",
+)
 ALL_ALERTS = tuple(name for _, page, ticket in SLOS.values() for name in (page, ticket)) + PLAIN_ALERTS
 
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")

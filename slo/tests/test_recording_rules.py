@@ -322,8 +322,10 @@ def _edge_latency(
 
 
 def _app_latency(count: int, under_threshold: int, steps: int) -> list[dict[str, str]]:
+    """The app's histogram and its response counter (the latency SLI's events: each response once)."""
     detail = f'{APP},view="places:detail",method="GET"'
     return [
+        _counter(f'django_http_responses_total_by_status_view_method_total{{{detail},status="200"}}', count, steps),
         _counter(f"django_http_requests_latency_seconds_by_view_method_count{{{detail}}}", count, steps),
         _counter(
             f'django_http_requests_latency_seconds_by_view_method_bucket{{{detail},le="0.3"}}', under_threshold, steps
