@@ -22,6 +22,8 @@ RATE = "$__rate_interval"
 M = CONFIG.metrics
 APP = CONFIG.app_selector
 EDGE = CONFIG.edge_selector
+# process-exporter's groups for the app instances (the lab names them app, app-2, ...).
+APP_GROUPS = "app(-[0-9]+)?"
 WORKER = CONFIG.worker_selector
 CHOWIST_JOBS = CONFIG.chowist_jobs_selector
 USER_FACING = CONFIG.user_facing_selector
@@ -194,17 +196,21 @@ SERVICE_OVERVIEW = Dashboard(
                     "timeseries",
                     (
                         # The app first: its job's counter is the gunicorn master's and its workers' together
-                        # (observability.exposition.ProcessTreeCollector).
+                        # (observability.exposition.ProcessTreeCollector), wherever the app runs.
                         Query(f"sum(rate(process_cpu_seconds_total{{{APP}}}[{RATE}]))", f"{CONFIG.jobs.app} (workers)"),
+                        # Then every other lab process, by component (prometheus-process-exporter, native lab; the
+                        # app's own groups are left out, the line above has them).
                         Query(
-                            f'sum by (job) (rate(process_cpu_seconds_total{{job!="{CONFIG.jobs.app}"}}[{RATE}]))',
-                            "{{job}}",
+                            f"sum by (groupname) (rate({M.process_group_cpu}"
+                            f'{{job="{CONFIG.jobs.processes}",groupname!~"{APP_GROUPS}"}}[{RATE}]))',
+                            "{{groupname}}",
                         ),
                     ),
                     unit="short",
-                    description="CPU cores used (1 = one full core) by every scraped process: the app's gunicorn "
-                    "master and workers, the consumer, Prometheus, mtail (job edge) and the exporters. nginx and "
-                    "Alertmanager export no CPU of their own; the experiment report's /proc sampler has them.",
+                    description="CPU cores used (1 = one full core; this machine has 2): the app's gunicorn master "
+                    "and workers first, then each other process of the native lab by component (nginx with its "
+                    "workers, mtail, the consumer, Prometheus, Alertmanager, the webhook, exporters), as "
+                    "prometheus-process-exporter reads /proc: the same process trees the experiment report samples.",
                 ),
                 Panel(
                     "Resident memory by process group",

@@ -44,6 +44,8 @@ class Jobs:
     # mtail reading nginx's access log (prometheus/mtail/nginx.mtail): responses by status and their duration at
     # the edge.
     edge: str = "edge"
+    # prometheus-process-exporter in the native lab: CPU and memory of every lab process, by component.
+    processes: str = "processes"
 
     @property
     def chowist(self) -> tuple[str, ...]:
@@ -66,6 +68,8 @@ class Ports:
     nginx_exporter: int = 9113
     # mtail's own default; it turns nginx's access log into the edge's response counts.
     mtail: int = 3903
+    # prometheus-process-exporter's own default.
+    process_exporter: int = 9256
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,9 @@ class Metrics:
     # How long a request waited between the front door stamping it (X-Request-Start) and Django starting it: the
     # accept backlog and gunicorn's queues, which the app's own latency histogram cannot see.
     request_queue_duration: str = "chowist_request_queue_seconds"
+    # prometheus-process-exporter (native lab): CPU seconds per process group (`groupname`: the lab's component
+    # names, the app's instances first), children included, so nginx's workers count with nginx.
+    process_group_cpu: str = "namedprocess_namegroup_cpu_seconds_total"
 
 
 @dataclass(frozen=True)
