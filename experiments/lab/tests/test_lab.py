@@ -227,6 +227,8 @@ def test_cli_up_status_down(tmp_path: Path) -> None:
         **os.environ,
         "LAB_DIR": str(config.lab_dir),
         "VAR_DIR": str(config.var_dir),
+        # The isolated config's layout (the direct path), as the CLI reads it from the environment.
+        "LAB_PROXY": config.proxy,
         **{name.upper(): str(getattr(config, name)) for name in LabConfig.port_fields()},
     }
     env.pop("DATABASE_URL", None)
