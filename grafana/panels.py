@@ -521,7 +521,7 @@ def _firing_count(severity: str) -> str:
 SLOS_DASHBOARD = Dashboard(
     uid="chowist-slos",
     title="Chowist / SLOs",
-    version=1,
+    version=2,
     description="Are we within our objectives, how fast is each burning its error budget, and what is paging?",
     rows=(
         Row(
@@ -554,6 +554,16 @@ SLOS_DASHBOARD = Dashboard(
                     unit="percentunit",
                     width=6,
                     description="Negative means the period's budget is spent.",
+                ),
+                Panel(
+                    "SLI measured at the front door",
+                    "stat",
+                    (Query(f"slo:sli_source_edge:bool{{{SLO_SELECTOR}}}", "{{slo}} {{window_set}}", instant=True),),
+                    unit="none",
+                    width=6,
+                    description="1: the availability and latency SLIs read nginx's own numbers (mtail, job edge), "
+                    "queueing in front of the app included. 0: the edge is not up, they fall back to the app's "
+                    "series, which cannot see queueing.",
                 ),
                 Panel(
                     "Current burn rate (5m) by SLO",
