@@ -13,8 +13,8 @@ PROFILE ?= embedded
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 # Debian packages the lab runs for real: promtool/prometheus, amtool/alertmanager, compose validation.
-DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose pgbouncer wrk memcached postgresql-client nginx prometheus-postgres-exporter prometheus-redis-exporter prometheus-nginx-exporter valgrind mtail
-DEBIAN_COMMANDS := promtool prometheus amtool prometheus-alertmanager docker-compose wrk memcached pg_dump nginx prometheus-postgres-exporter prometheus-redis-exporter prometheus-nginx-exporter valgrind mtail
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose pgbouncer wrk memcached postgresql-client nginx prometheus-postgres-exporter prometheus-redis-exporter prometheus-nginx-exporter valgrind mtail prometheus-process-exporter
+DEBIAN_COMMANDS := promtool prometheus amtool prometheus-alertmanager docker-compose wrk memcached pg_dump nginx prometheus-postgres-exporter prometheus-redis-exporter prometheus-nginx-exporter valgrind mtail prometheus-process-exporter
 
 .PHONY: help
 help: ## List the targets

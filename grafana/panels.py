@@ -37,6 +37,8 @@ SERVICE_VAR = "service"
 WINDOW_SET_VAR = "window_set"
 WINDOW_SET_OPTIONS = (("production", "()"), (LAB, LAB), ("both", ".*"))
 APP_JOB = f'job="${JOB_VAR}"'
+# process-exporter's groups for the app instances (the lab names them app, app-2, ...).
+APP_GROUPS = "app(-[0-9]+)?"
 
 
 @dataclass(frozen=True)
@@ -172,13 +174,19 @@ def _front_door_panels(config: MonitoringConfig) -> tuple[Panel, ...]:
 
 
 def _cpu_queries(config: MonitoringConfig, served: str) -> tuple[Query, ...]:
-    """CPU by job. The lab shows every scraped process, the app first: its job's counter is the gunicorn master's
-    and its workers' together (observability.exposition.ProcessTreeCollector)."""
+    """CPU by job. The lab shows every process, the app first: its job's counter is the gunicorn master's and its
+    workers' together (observability.exposition.ProcessTreeCollector), wherever the app runs; then every other lab
+    process by component (prometheus-process-exporter; the app's own groups are left out, the line above has them).
+    """
     if not config.has_layer(CHOWIST_LAYER):
         return (Query(f"sum by (job) (rate(process_cpu_seconds_total{{{served}}}[{RATE}]))", "{{job}}"),)
     return (
         Query(f"sum(rate(process_cpu_seconds_total{{{APP_JOB}}}[{RATE}]))", f"{config.jobs.app} (workers)"),
-        Query(f'sum by (job) (rate(process_cpu_seconds_total{{job!="${JOB_VAR}"}}[{RATE}]))', "{{job}}"),
+        Query(
+            f"sum by (groupname) (rate({config.metrics.process_group_cpu}"
+            f'{{job="{config.jobs.processes}",groupname!~"{APP_GROUPS}"}}[{RATE}]))',
+            "{{groupname}}",
+        ),
     )
 
 
@@ -264,11 +272,12 @@ def service_overview(config: MonitoringConfig) -> Dashboard:
                     "timeseries",
                     _cpu_queries(config, served),
                     unit="short",
-                    description="CPU cores used (1 = one full core) by every scraped process"
+                    description="CPU cores used (1 = one full core)"
                     + (
-                        ": the app's gunicorn master and workers, the consumer, Prometheus, mtail (job edge) and the "
-                        "exporters. nginx and Alertmanager export no CPU of their own; the experiment report's /proc "
-                        "sampler has them. This machine has 2."
+                        "; this machine has 2): the app's gunicorn master and workers first, then each other process "
+                        "of the native lab by component (nginx with its workers, mtail, the consumer, Prometheus, "
+                        "Alertmanager, the webhook, exporters), as prometheus-process-exporter reads /proc: the same "
+                        "process trees the experiment report samples."
                         if config.has_layer(CHOWIST_LAYER)
                         else "."
                     ),
@@ -632,6 +641,24 @@ def _firing_count(severity: str) -> str:
     return f'count(ALERTS{{alertstate="firing", service="${SERVICE_VAR}", severity="{severity}"}}) or vector(0)'
 
 
+def _front_door_source_panels(config: MonitoringConfig) -> tuple[Panel, ...]:
+    """Whether the lab's SLIs read nginx's numbers or fell back to the app's (no proxy in a generic pack)."""
+    if not config.has_layer(CHOWIST_LAYER):
+        return ()
+    return (
+        Panel(
+            "SLI measured at the front door",
+            "stat",
+            (Query(f"slo:sli_source_edge:bool{{{SLO_SELECTOR}}}", "{{slo}} {{window_set}}", instant=True),),
+            unit="none",
+            width=6,
+            description="1: the availability and latency SLIs read nginx's own numbers (mtail, job edge), "
+            "queueing in front of the app included. 0: the edge is not up, they fall back to the app's "
+            "series, which cannot see queueing.",
+        ),
+    )
+
+
 def slos_dashboard(config: MonitoringConfig, *, default_window_set: str) -> Dashboard:
     period_days = config.windows.period.removesuffix("d")
     window_sets = tuple(
@@ -640,7 +667,7 @@ def slos_dashboard(config: MonitoringConfig, *, default_window_set: str) -> Dash
     return Dashboard(
         uid=_uid(config, "slos"),
         title=_title(config, "SLOs"),
-        version=2,
+        version=3,
         description="Are we within our objectives, how fast is each burning its error budget, and what is paging?",
         tags=(config.service,),
         variables=(
@@ -694,6 +721,7 @@ def slos_dashboard(config: MonitoringConfig, *, default_window_set: str) -> Dash
                         width=6,
                         description="Negative means the period's budget is spent.",
                     ),
+                    *_front_door_source_panels(config),
                     Panel(
                         "Current burn rate (5m) by SLO",
                         "timeseries",

@@ -33,6 +33,7 @@ COMPOSE_HOSTS = {
     JOBS.redis: "redis-exporter",
     JOBS.nginx: "nginx-exporter",
     JOBS.edge: "mtail",
+    JOBS.processes: "processes",
     # The read replica's exporter: a second target of the postgres job, as in the native lab.
     "postgres-replica": "postgres-replica-exporter",
     "alertmanager": "alertmanager",
@@ -80,7 +81,7 @@ def _scrape_configs(variant: str, *, host: str, ports: Ports) -> list[dict[str, 
             # writes targets/<job>.json next to this file (file_sd; a glob with no match is simply empty).
             *(
                 {"job_name": job, "file_sd_configs": [{"files": [f"targets/{job}*.json"]}]}
-                for job in (JOBS.postgres, JOBS.redis, JOBS.nginx, JOBS.edge)
+                for job in (JOBS.postgres, JOBS.redis, JOBS.nginx, JOBS.edge, JOBS.processes)
             ),
         ]
     return [
@@ -105,6 +106,10 @@ def _scrape_configs(variant: str, *, host: str, ports: Ports) -> list[dict[str, 
         {"job_name": JOBS.redis, "static_configs": _static(f"{COMPOSE_HOSTS[JOBS.redis]}:{ports.redis_exporter}")},
         {"job_name": JOBS.nginx, "static_configs": _static(f"{COMPOSE_HOSTS[JOBS.nginx]}:{ports.nginx_exporter}")},
         {"job_name": JOBS.edge, "static_configs": _static(f"{COMPOSE_HOSTS[JOBS.edge]}:{ports.mtail}")},
+        {
+            "job_name": JOBS.processes,
+            "static_configs": _static(f"{COMPOSE_HOSTS[JOBS.processes]}:{ports.process_exporter}"),
+        },
     ]
 
 

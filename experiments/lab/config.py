@@ -41,6 +41,7 @@ DEFAULT_REPLICA_EXPORTER_PORT = CONFIG.ports.postgres_exporter + 1
 DEFAULT_REDIS_EXPORTER_PORT = CONFIG.ports.redis_exporter
 DEFAULT_NGINX_EXPORTER_PORT = CONFIG.ports.nginx_exporter
 DEFAULT_MTAIL_PORT = CONFIG.ports.mtail
+DEFAULT_PROCESS_EXPORTER_PORT = CONFIG.ports.process_exporter
 DEFAULT_SERVICES_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/chowist_lab"
 DEFAULT_SERVICES_REDIS_URL = "redis://127.0.0.1:6379/1"
 # Readiness covers migrate-free start-up of gunicorn, the consumer and Prometheus on a busy 2-core box.
@@ -95,6 +96,8 @@ class LabConfig:
     nginx_exporter_port: int = DEFAULT_NGINX_EXPORTER_PORT
     # With nginx (either profile): mtail serving nginx's responses by status (the availability SLI at the edge).
     mtail_port: int = DEFAULT_MTAIL_PORT
+    # prometheus-process-exporter (both profiles): every lab process's CPU by component, for the dashboards.
+    process_exporter_port: int = DEFAULT_PROCESS_EXPORTER_PORT
     database_url: str = ""
     redis_url: str = ""
     # Where the app writes its fault flags and spans when FAULTS_FILE / OTEL_SPANS_FILE are set ("": under var_dir).
@@ -209,6 +212,7 @@ class LabConfig:
                 "redis_exporter_port": env_int("REDIS_EXPORTER_PORT", d["redis_exporter_port"], **e),
                 "nginx_exporter_port": env_int("NGINX_EXPORTER_PORT", d["nginx_exporter_port"], **e),
                 "mtail_port": env_int("MTAIL_PORT", d["mtail_port"], **e),
+                "process_exporter_port": env_int("PROCESS_EXPORTER_PORT", d["process_exporter_port"], **e),
                 "database_url": env_str("DATABASE_URL", d["database_url"], **e),
                 "redis_url": env_str("REDIS_URL", d["redis_url"], **e),
                 "faults_file": env_str("FAULTS_FILE", d["faults_file"], **e),

@@ -153,8 +153,8 @@ def test_prometheus_scrapes_every_5s_every_job_and_loads_both_window_sets(name: 
     config = _load(name)
     assert config["global"]["scrape_interval"] == "5s"
     assert config["global"]["evaluation_interval"] == "5s"
-    # The native lab's nginx (LAB_PROXY=nginx) has an exporter and mtail over its access log only there.
-    assert {job["job_name"] for job in config["scrape_configs"]} - {"nginx", "edge"} == JOBS
+    # The native lab's nginx has an exporter and mtail over its access log, and process-exporter runs only there.
+    assert {job["job_name"] for job in config["scrape_configs"]} - {"nginx", "edge", "processes"} == JOBS
     assert config["rule_files"] == ["rules/slo-production.rules.yml", "rules/slo-lab.rules.yml"]
     for rule_file in config["rule_files"]:
         assert (HERE / rule_file).is_file()
@@ -170,6 +170,7 @@ def test_native_config_uses_the_contract_ports_and_file_sd_for_exporters() -> No
     assert jobs["redis"]["file_sd_configs"] == [{"files": ["targets/redis*.json"]}]
     assert jobs["nginx"]["file_sd_configs"] == [{"files": ["targets/nginx*.json"]}]
     assert jobs["edge"]["file_sd_configs"] == [{"files": ["targets/edge*.json"]}]
+    assert jobs["processes"]["file_sd_configs"] == [{"files": ["targets/processes*.json"]}]
     # Instances beyond the first (APP_INSTANCES) are listed by the lab.
     assert jobs["chowist-app"]["file_sd_configs"] == [{"files": ["targets/chowist-app*.json"]}]
     assert config["alerting"]["alertmanagers"] == [{"static_configs": [{"targets": ["127.0.0.1:9093"]}]}]
