@@ -289,6 +289,10 @@ def logging_config(*, level: str, log_file: str) -> dict[str, Any]:
     # Named loggers that ship their own handlers (Django's defaults, gunicorn's) are reset to propagate to root.
     propagate_only = {"handlers": [], "propagate": True, "level": level}
     loggers = {name: dict(propagate_only) for name in ("django", "django.server", "django.request", "gunicorn.error")}
+    # The loggers that print request paths ("Not Found: <path>", "Error handling request <path>") redact the
+    # secrets in them whatever the route outcome (observability/redaction.py).
+    for name in ("django.server", "django.request", "gunicorn.error"):
+        loggers[name]["filters"] = ["secret_paths"]
     # run_huey adds its own plain-text handler to "huey" unless the logger already has one.
     loggers["huey"] = {"handlers": list(handlers), "propagate": False, "level": level}
     # The app's per-request event is the access log; gunicorn's own access line would be a second one.
@@ -301,6 +305,7 @@ def logging_config(*, level: str, log_file: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": "observability.logs.JsonFormatter"}},
+        "filters": {"secret_paths": {"()": "observability.redaction.SecretPathFilter"}},
         "handlers": handlers,
         "root": {"handlers": list(handlers), "level": level},
         "loggers": loggers,
