@@ -82,12 +82,15 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: a cached anonymous page is answered before the rest runs (chowist/core/page_cache.py).
+    # First, the checks every answer must pass, cached or not: the Host header against ALLOWED_HOSTS, then the
+    # HTTPS redirect (chowist/core/request_gate.py). Before them, a stored page was served to any Host over HTTP.
+    "chowist.core.request_gate.AllowedHostMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    # Then a cached anonymous page is answered before the rest runs (chowist/core/page_cache.py).
     "chowist.core.page_cache.PageCacheMiddleware",
     "chowist.core.wsgi_request.QueryStringLimitMiddleware",
     # Turns a view's OperationalError (database restarting, disk full) into a 503 with Retry-After.
     "chowist.core.unavailable.DatabaseUnavailableMiddleware",
-    "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
