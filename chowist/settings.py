@@ -82,7 +82,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, the checks every answer must pass, cached or not: the Host header against ALLOWED_HOSTS, then the
+    # Whatever Django's error handling could not answer becomes a 500 here, inside the observability middleware
+    # (inserted in front below), which counts and logs it (chowist/core/last_resort.py).
+    "chowist.core.last_resort.LastResortMiddleware",
+    # Then the checks every answer must pass, cached or not: the Host header against ALLOWED_HOSTS, then the
     # HTTPS redirect (chowist/core/request_gate.py). Before them, a stored page was served to any Host over HTTP.
     "chowist.core.request_gate.AllowedHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -102,6 +105,9 @@ MIDDLEWARE = [
     # Last, so the observability middleware around it measures the failures it injects.
     "chowist.core.fault_injection.FaultMiddleware",
 ]
+
+# The debug page must not re-parse the input that made the request fail (chowist/core/debug.py).
+DEFAULT_EXCEPTION_REPORTER = "chowist.core.debug.InputSafeExceptionReporter"
 
 ROOT_URLCONF = "chowist.urls"
 WSGI_APPLICATION = "chowist.wsgi.application"
