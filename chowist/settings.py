@@ -92,6 +92,8 @@ MIDDLEWARE = [
     # Then a cached anonymous page is answered before the rest runs (chowist/core/page_cache.py).
     "chowist.core.page_cache.PageCacheMiddleware",
     "chowist.core.wsgi_request.QueryStringLimitMiddleware",
+    # A chunked body (no Content-Length) is read to its end, bounded like any other (chowist/core/wsgi_request.py).
+    "chowist.core.wsgi_request.ChunkedBodyMiddleware",
     # Turns a view's OperationalError (database restarting, disk full) into a 503 with Retry-After.
     "chowist.core.unavailable.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -10,11 +10,17 @@ TooManyFieldsSent becomes a counted 400.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from typing import Any
 
-from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.core.handlers.wsgi import LimitedStream, WSGIHandler, WSGIRequest
 from django.http import HttpRequest, HttpResponse
+
+# How much of a chunked body is read at a time.
+CHUNK_BYTES = 64 * 1024
 
 
 class LazyWSGIRequest(WSGIRequest):
@@ -54,3 +60,43 @@ class QueryStringLimitMiddleware:
     ) -> None:
         # TooManyFieldsSent is a SuspiciousOperation: Django's handler turns it into handler400's answer.
         request.GET  # noqa: B018
+
+
+class ChunkedBodyMiddleware:
+    """A body sent with `Transfer-Encoding: chunked` (no Content-Length) is read, not dropped.
+
+    Django reads exactly CONTENT_LENGTH bytes of wsgi.input, 0 when the header is absent: a chunked POST reached
+    the view with an empty body (`{"kind":"view"}` answered 400 "zero-length document"). gunicorn decodes the
+    chunks and ends wsgi.input at the last one (it says so with `wsgi.input_terminated`), so the body is read
+    here until EOF, bounded by DATA_UPLOAD_MAX_MEMORY_SIZE like any other body: one byte more is
+    RequestDataTooBig, a 400. Then CONTENT_LENGTH is what was read, and the multipart parser sees it too.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        meta = request.META
+        if (
+            not meta.get("CONTENT_LENGTH")
+            and "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+            and meta.get("wsgi.input_terminated")
+        ):
+            request_body_read_to_eof(request)
+        return self.get_response(request)
+
+
+def request_body_read_to_eof(request: HttpRequest) -> None:
+    """Read wsgi.input until EOF into the request's stream; RequestDataTooBig past DATA_UPLOAD_MAX_MEMORY_SIZE."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    source = request.META["wsgi.input"]
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := source.read(min(CHUNK_BYTES, limit + 1 - size) if limit is not None else CHUNK_BYTES):
+        chunks.append(chunk)
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")
+    body = b"".join(chunks)
+    request.META["CONTENT_LENGTH"] = str(len(body))
+    request._stream = LimitedStream(io.BytesIO(body), len(body))  # type: ignore[attr-defined]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import re
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 
 import pytest
 
@@ -41,3 +44,43 @@ def test_too_many_query_fields_with_a_charset_is_a_counted_400(gunicorn_app, pat
     while _count_of_status(gunicorn_app.metrics, "400") < before + 1:
         assert time.monotonic() < deadline, "the 400 never reached the request metrics"
         time.sleep(0.1)
+
+
+def _chunks(data: bytes, size: int = 1000) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+@pytest.mark.slow
+def test_a_chunked_body_is_read_not_dropped(gunicorn_app):
+    # Before: Django read CONTENT_LENGTH bytes (0 without the header): a valid chunked {"kind":"view"} got
+    # 400 "malformed JSON: zero-length document".
+    from chowist.places.tests.factories import make_place
+
+    place = make_place()
+    host, port = gunicorn_app.base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request(
+        "POST",
+        f"/api/places/{place.pk}/interactions/",
+        body=_chunks(b'{"kind":"view"}', size=4),
+        headers={"Content-Type": "application/json"},
+        encode_chunked=True,
+    )
+    response = connection.getresponse()
+    assert response.status == 202, response.read()[:300]
+    assert json.loads(response.read())["kind"] == "view"
+
+    # Bounded like a body with a Content-Length: one byte over DATA_UPLOAD_MAX_MEMORY_SIZE is a 400.
+    from django.conf import settings
+
+    oversized = b'{"kind":"view","pad":"' + b"x" * settings.DATA_UPLOAD_MAX_MEMORY_SIZE + b'"}'
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.request(
+        "POST",
+        f"/api/places/{place.pk}/interactions/",
+        body=_chunks(oversized, size=256 * 1024),
+        headers={"Content-Type": "application/json"},
+        encode_chunked=True,
+    )
+    assert connection.getresponse().status == 400
