@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from django.conf import settings
@@ -37,8 +38,42 @@ class LazyWSGIRequest(WSGIRequest):
             del self._post
 
 
+# gunicorn's request object for the request this thread is serving (bound by gunicorn.conf.py's pre_request).
+_server_request: ContextVar[Any] = ContextVar("chowist_server_request", default=None)
+
+
+def server_request_bind(req: Any) -> None:
+    _server_request.set(req)
+
+
+def body_unread(request: HttpRequest) -> bool:
+    """Whether the view answered without reading the whole body it was sent."""
+    if getattr(request, "_body_incomplete", False):
+        return True
+    stream = getattr(request, "_stream", None)
+    return isinstance(stream, LimitedStream) and stream._pos < stream.limit  # type: ignore[attr-defined]
+
+
 class LazyWSGIHandler(WSGIHandler):
+    """Django's handler; a response that leaves the body unread closes the connection and says so.
+
+    A body rejected early (a 7 MB JSON document, a 200 KB multipart part header) is left on the socket. gunicorn
+    drains at most 64 KB of it before the next request and closes the connection otherwise, after a response that
+    already said `Connection: keep-alive`: the client's next request on it failed. Here gunicorn is told to close
+    (its request's force_close), so its response says `Connection: close` and the client opens a new connection.
+    """
+
     request_class = LazyWSGIRequest
+
+    def get_response(self, request: HttpRequest) -> HttpResponse:
+        response = super().get_response(request)
+        if body_unread(request):
+            server_request = _server_request.get()
+            if server_request is not None:
+                server_request.force_close()
+            # What other servers (runserver) read; gunicorn drops hop-by-hop headers and writes its own.
+            response["Connection"] = "close"
+        return response
 
 
 class QueryStringLimitMiddleware:
@@ -96,6 +131,7 @@ def request_body_read_to_eof(request: HttpRequest) -> None:
         chunks.append(chunk)
         size += len(chunk)
         if limit is not None and size > limit:
+            request._body_incomplete = True  # type: ignore[attr-defined]
             raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")
     body = b"".join(chunks)
     request.META["CONTENT_LENGTH"] = str(len(body))

@@ -84,3 +84,34 @@ def test_a_chunked_body_is_read_not_dropped(gunicorn_app):
         encode_chunked=True,
     )
     assert connection.getresponse().status == 400
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("path", "content_type", "body"),
+    [
+        (
+            "interactions/",
+            "multipart/form-data; boundary=B",
+            b'--B\r\nContent-Disposition: form-data; name="photo"; filename="a.png"\r\nX-Pad: '
+            + b"x" * 200_000
+            + b"\r\n\r\nabc\r\n--B--\r\n",
+        ),
+        ("photo/", "multipart/form-data; boundary=B", b"--B\r\n" + b"x" * 1_000_000 + b"\r\n--B--\r\n"),
+    ],
+    ids=["200KB-part-header", "1MB-anonymous-upload"],
+)
+def test_a_body_rejected_unread_never_leaves_a_dead_keep_alive_connection(gunicorn_app, path, content_type, body):
+    # Before: the early 4xx said `Connection: keep-alive`, then gunicorn, unable to drain more than 64 KB of the
+    # unread body, closed the socket: the client's next request on it failed (RemoteDisconnected).
+    from chowist.places.tests.factories import make_place
+
+    place = make_place()
+    host, port = gunicorn_app.base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request("POST", f"/api/places/{place.pk}/{path}", body=body, headers={"Content-Type": content_type})
+    response = connection.getresponse()
+    response.read()
+    assert 400 <= response.status < 500
+    assert response.getheader("Connection") == "close"
+    connection.close()
