@@ -1,4 +1,4 @@
-"""Login throttling (django-axes): what a locked-out client is told.
+"""Login throttling (django-axes): what a locked-out client is told; password-reset request limits.
 
 Axes counts failed logins per IP address and, separately, per username (settings.AXES_LOCKOUT_PARAMETERS);
 past LOGIN_FAILURE_LIMIT either one is locked out for LOGIN_LOCKOUT_S seconds, on the site's login form
@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from axes.helpers import get_cool_off
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from chowist.core.ratelimit import client_ip, rate_limit_retry_after
 from chowist.core.views import error_response
 
 LOCKOUT_STATUS = 429
@@ -28,4 +30,30 @@ def lockout_response(
     response = error_response(request, LOCKOUT_STATUS, message)
     if retry_after:
         response["Retry-After"] = str(retry_after)
+    return response
+
+
+def password_reset_retry_after(request: HttpRequest, *, email: str) -> int:
+    """Count a reset request against its address and its client; the seconds to wait past either limit, else 0.
+
+    Both counters move on every request, known address or not: the answer says nothing about the address, and a
+    client spraying addresses is stopped by its own counter.
+    """
+    by_address = rate_limit_retry_after(
+        request,
+        group="password_reset_address",
+        rate=settings.PASSWORD_RESET_RATE_LIMIT_ADDRESS,
+        key=email.strip().lower(),
+    )
+    by_client = rate_limit_retry_after(
+        request, group="password_reset_ip", rate=settings.PASSWORD_RESET_RATE_LIMIT_IP, key=str(client_ip(request))
+    )
+    return max(by_address, by_client)
+
+
+def rate_limited_response(request: HttpRequest, *, what: str, retry_after: int) -> HttpResponse:
+    response = error_response(
+        request, LOCKOUT_STATUS, f"Too many {what}. Try again in {max(1, retry_after // 60)} minute(s)."
+    )
+    response["Retry-After"] = str(retry_after)
     return response
