@@ -316,12 +316,18 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Login throttling (django-axes), site and admin: failures counted per IP and, separately, per username.
+# Login throttling (django-axes), site and admin (chowist/accounts/throttling.py): failures counted per username and
+# client address together, and per client address with a looser cap. Never per username alone: anyone could then
+# lock anyone out.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_FAILURE_LIMIT_IP = env_int("LOGIN_FAILURE_LIMIT_IP", 30)
 LOGIN_LOCKOUT_S = env_int("LOGIN_LOCKOUT_S", 900)
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_LOCKOUT_S)
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "chowist.accounts.throttling.PairAndClientHandler"
+# A failure during a lockout does not restart it: the lock ends LOGIN_LOCKOUT_S after it began.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "chowist.accounts.throttling.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "chowist.core.ratelimit.client_ip"
