@@ -13,7 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from chowist.places.models import RATING_MAX, RATING_MIN, Place, Review
-from chowist.places.photos import photo_validate
+from chowist.places.photos import photo_reencode, photo_validate
 from chowist.places.tasks import make_place_thumbnail, send_review_confirmation
 from workers.jobs import enqueue_on_commit
 
@@ -49,8 +49,10 @@ def place_update(*, place: Place, data: dict[str, Any]) -> Place:
 def place_photo_set(*, place: Place, uploaded: UploadedFile) -> Place:
     """Validate, store as the place's photo, and queue its thumbnail once the change commits."""
     extension = photo_validate(uploaded=uploaded)
+    # Stored re-encoded, never as sent: no EXIF (GPS, camera), no bytes after the image (photos.photo_reencode).
+    clean = photo_reencode(uploaded=uploaded)
     with transaction.atomic():
-        place.photo.save(f"{place.pk}-{uuid.uuid4().hex}.{extension}", uploaded, save=False)
+        place.photo.save(f"{place.pk}-{uuid.uuid4().hex}.{extension}", clean, save=False)
         place.thumbnail = ""
         place.save(update_fields=["photo", "thumbnail", "updated_at"])
         # The photo is committed and the client is told 202: a queue outage must not turn that into a 500. The

@@ -156,3 +156,43 @@ def test_pixel_limit_is_checked_without_the_warnings_machinery(editor, settings,
     place = make_place()
     assert _upload(editor, place.pk, _image("PNG", (101, 100))).status_code == 413
     assert _upload(editor, place.pk, _image("PNG", (100, 100))).status_code == 202
+
+
+def _stored_bytes(place_id: int) -> bytes:
+    place = Place.objects.get(pk=place_id)
+    with place.photo.open("rb") as stored:
+        return stored.read()
+
+
+def test_an_uploaded_photos_exif_gps_and_camera_are_not_stored(editor, django_capture_on_commit_callbacks):
+    # Before: the original was stored and served byte for byte, EXIF GPS position and camera included.
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam Inc."  # Make
+    exif[0x0110] = "Model X-Private"  # Model
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    exif.get_ifd(0x8825).update({1: "N", 2: (48.0, 51.0, 29.0), 3: "E", 4: (2.0, 17.0, 40.0)})  # GPS
+    buffer = io.BytesIO()
+    Image.new("RGB", (80, 40), (10, 200, 30)).save(buffer, format="JPEG", exif=exif.tobytes())
+    place = make_place()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _upload(editor, place.pk, buffer.getvalue(), "gps.jpg").status_code == 202
+    stored = _stored_bytes(place.pk)
+    assert b"SecretCam" not in stored and b"Model X-Private" not in stored
+    with Image.open(io.BytesIO(stored)) as image:
+        assert image.format == "JPEG"
+        assert not image.getexif() and not image.getexif().get_ifd(0x8825)
+        assert image.size == (40, 80)  # the orientation was applied to the pixels before the EXIF went
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "PNG", "JPEG", "WEBP"])
+def test_bytes_appended_after_the_image_are_not_stored(editor, django_capture_on_commit_callbacks, fmt):
+    # Before: HTML appended after a GIF was kept and served from /media/ (a polyglot file).
+    payload = b"<html><script>alert(document.cookie)</script></html>"
+    place = make_place()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _upload(editor, place.pk, _image(fmt, (64, 64)) + payload, f"x.{fmt.lower()}")
+    assert response.status_code == 202, response.content
+    stored = _stored_bytes(place.pk)
+    assert payload not in stored and b"<script" not in stored
+    with Image.open(io.BytesIO(stored)) as image:
+        assert image.format == fmt and image.size == (64, 64)
