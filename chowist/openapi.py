@@ -169,10 +169,12 @@ def openapi_document() -> dict[str, Any]:
                             "in": "query",
                             "style": "form",
                             "explode": True,
+                            # The HTML list's form sends `category=` for "any": an empty value is ignored.
+                            "description": "Category slugs (a place in any of them); an empty value is ignored.",
                             "schema": {
                                 "type": "array",
                                 "maxItems": CATEGORY_FILTER_MAX,
-                                "items": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$", "maxLength": 100},
+                                "items": {"type": "string", "pattern": "^[-a-zA-Z0-9_]*$", "maxLength": 100},
                             },
                         },
                         {
@@ -217,8 +219,12 @@ def openapi_document() -> dict[str, Any]:
                         {
                             "name": "window",
                             "in": "query",
-                            "description": f"Days, like 7d (1d to {settings.POPULAR_MAX_WINDOW_DAYS}d).",
-                            "schema": {"type": "string", "pattern": "^[0-9]{1,4}d$"},
+                            "description": f"Days, like 7d: 1d to {settings.POPULAR_MAX_WINDOW_DAYS}d "
+                            f"(default {settings.POPULAR_DEFAULT_WINDOW_DAYS}d); anything else is a 400.",
+                            "schema": {
+                                "type": "string",
+                                "enum": [f"{days}d" for days in range(1, settings.POPULAR_MAX_WINDOW_DAYS + 1)],
+                            },
                         },
                     ],
                     "responses": {
@@ -313,8 +319,17 @@ def openapi_document() -> dict[str, Any]:
                                 "schema": {
                                     "type": "object",
                                     "required": ["photo"],
-                                    "properties": {"photo": {"type": "string", "contentMediaType": "image/*"}},
-                                }
+                                    "properties": {
+                                        "photo": {
+                                            "type": "string",
+                                            "format": "binary",
+                                            "contentMediaType": "image/*",
+                                            "description": "A file part (with a filename) holding a JPEG, PNG, "
+                                            "WebP or GIF; a plain form field of that name is a 400.",
+                                        }
+                                    },
+                                },
+                                "encoding": {"photo": {"contentType": "image/jpeg, image/png, image/webp, image/gif"}},
                             }
                         },
                     },

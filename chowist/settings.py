@@ -87,6 +87,8 @@ MIDDLEWARE = [
     # Then the checks every answer must pass, cached or not: the Host header against ALLOWED_HOSTS, then the
     # HTTPS redirect (chowist/core/request_gate.py). Before them, a stored page was served to any Host over HTTP.
     "chowist.core.request_gate.AllowedHostMiddleware",
+    # Under /api/, an HTML 404 (Django's debug page in development) becomes the API's JSON 404 (core/debug.py).
+    "chowist.core.debug.ApiDebugNotFoundMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Then a cached anonymous page is answered before the rest runs (chowist/core/page_cache.py).
     "chowist.core.page_cache.PageCacheMiddleware",

@@ -9,11 +9,14 @@ request log. This reporter (settings.DEFAULT_EXCEPTION_REPORTER) shows what cann
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest, QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils.datastructures import MultiValueDict
 from django.views.debug import ExceptionReporter
+
+from chowist.core.views import error_response, is_api_request
 
 
 def request_input_neutralise(request: HttpRequest) -> None:
@@ -35,3 +38,24 @@ class InputSafeExceptionReporter(ExceptionReporter):
         if request is not None:
             request_input_neutralise(request)
         super().__init__(request, *args, **kwargs)
+
+
+class ApiDebugNotFoundMiddleware:
+    """With DEBUG on, a 404 under /api/ is the API's JSON error, not Django's HTML debug page.
+
+    Django renders its technical 404 page for an unmatched URL (/api/places/-1/) in development: a JSON client got
+    HTML where the schema and production answer `{"error": ...}`. In production handler404 already answers JSON there.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and is_api_request(request)
+            and response.get("Content-Type", "").startswith("text/html")
+        ):
+            return error_response(request, 404)
+        return response

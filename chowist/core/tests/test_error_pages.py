@@ -74,10 +74,15 @@ def test_an_unhandled_exception_becomes_the_500_page(client, monkeypatch):
 def test_csrf_failure_under_api_is_a_json_403_and_a_page_elsewhere():
     from django.test import Client
 
+    from chowist.places.tests.factories import make_user
+
     strict = Client(enforce_csrf_checks=True)
+    # Logged in: an anonymous upload is the view's 401 before any CSRF check (nothing to forge without a session).
+    strict.force_login(make_user())
     api = strict.post("/api/places/1/photo/")
     assert api.status_code == 403
     assert "CSRF" in api.json()["error"]
+    strict.logout()
     page = strict.post("/accounts/login/", {"username": "x", "password": "y"})
     assert page.status_code == 403
     assert page["Content-Type"].startswith("text/html")
@@ -184,3 +189,14 @@ def test_a_500_that_escapes_djangos_error_handling_is_counted_and_logged(client,
     [event] = [line for line in lines if line["event"] == "request"]
     assert event["status"] == 500 and event["view"] == "places:random"
     assert any("the error page is broken too" in line.get("exception", "") for line in lines)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/places/-1/", "/api/no/such/thing/", "/api/places/999999/"])
+def test_an_api_404_is_json_in_development_too(client, settings, path):
+    # Before, with DEBUG on: Django's HTML debug 404 page on a JSON API.
+    settings.DEBUG = True
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert "error" in response.json()

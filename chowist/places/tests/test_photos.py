@@ -196,3 +196,31 @@ def test_bytes_appended_after_the_image_are_not_stored(editor, django_capture_on
     assert payload not in stored and b"<script" not in stored
     with Image.open(io.BytesIO(stored)) as image:
         assert image.format == fmt and image.size == (64, 64)
+
+
+def test_an_anonymous_upload_is_401_even_without_a_csrf_token(editor):
+    # Before: CSRF ran first and answered an anonymous upload 403, where the schema says 401 (not logged in).
+    from django.test import Client
+
+    place = make_place()
+    strict = Client(enforce_csrf_checks=True)
+    response = _upload(strict, place.pk, _image())
+    assert response.status_code == 401
+    assert response.json() == {"error": "log in to upload photos"}
+    # A logged-in client is still checked: without the token, CSRF's JSON 403.
+    strict.force_login(make_user(can_edit=True))
+    forged = _upload(strict, place.pk, _image())
+    assert forged.status_code == 403 and "CSRF" in forged.json()["error"]
+    assert Place.objects.get(pk=place.pk).photo == ""
+
+
+def test_a_photo_sent_as_a_plain_field_is_a_documented_400(editor):
+    from chowist.openapi import openapi_document
+
+    place = make_place()
+    response = editor.post(reverse("api:place-photo", kwargs={"pk": place.pk}), data={"photo": "not a file"})
+    assert response.status_code == 400
+    operation = openapi_document()["paths"]["/api/places/{pk}/photo/"]["post"]
+    photo = operation["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]["photo"]
+    assert photo["format"] == "binary" and "plain form field" in photo["description"]
+    assert "400" in operation["responses"]
