@@ -223,6 +223,10 @@ errors-up: $(STAMP) ## Start Bugsink (Sentry-protocol error tracker) on 127.0.0.
 errors-down: $(STAMP) ## Stop the Bugsink started by errors-up
 	$(PY) -m experiments.lab.bugsink down
 
+.PHONY: fuzz
+fuzz: $(STAMP) ## Replay issue 23's hostile inputs against a local gunicorn (loopback, bounded): 5xx, hangs, leaks
+	$(PY) -m experiments.fuzz.replay --report reports/fuzz.json
+
 .PHONY: bench-overhead
 bench-overhead: $(STAMP) system-deps ## Instrumentation overhead: gunicorn with OBSERVABILITY on vs off (wrk, interleaved)
 	$(PY) -m experiments.bench.overhead
