@@ -135,6 +135,12 @@ def _fallback(value: Any) -> Any:
     """What the JSON encoder does with a value it does not know: structlog's convention, else repr()."""
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
+    if hasattr(value, "resolver_match") and hasattr(value, "get_full_path"):
+        # A Django request in a record's extra (django.request, django.security.*): its repr carries the full path,
+        # a reset token included. Imported here: settings import this module before Django is set up.
+        from observability.redaction import path_redacted
+
+        return f"<{type(value).__name__}: {value.method} {path_redacted(value)!r}>"
     structlog_repr = getattr(value, "__structlog__", None)
     return structlog_repr() if structlog_repr is not None else repr(value)
 
