@@ -93,7 +93,7 @@ class Client:
         *,
         client_ip: str = "203.0.113.10",
         https: bool = False,
-    ):
+    ) -> None:
         self.port = port
         self.record = record
         self.client_ip = client_ip
@@ -209,7 +209,7 @@ class Cases:
 
     def __init__(
         self, port: int, record: Callable[[str, Response], None], planted: Secrets, var_dir: Path, *, mode: str
-    ):
+    ) -> None:
         self.port = port
         self.mode = mode
         self.record = record
