@@ -47,6 +47,13 @@ def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _links(pk_from: str, *operation_ids: str) -> dict[str, Any]:
+    """OpenAPI links: where a response's place id leads (schemathesis' stateful phase follows them)."""
+    return {op: {"operationId": op, "parameters": {"pk": pk_from}} for op in operation_ids}
+
+
+_PLACE_OPERATIONS = ("placeDetail", "interactionRecord", "placePhotoUpload")
+
 _PK = {
     "name": "pk",
     "in": "path",
@@ -201,7 +208,8 @@ def openapi_document() -> dict[str, Any]:
                                 },
                                 "additionalProperties": False,
                             },
-                        ),
+                        )
+                        | {"links": _links("$response.body#/results/0/id", *_PLACE_OPERATIONS)},
                         **_errors(404),
                     },
                 }
@@ -261,7 +269,8 @@ def openapi_document() -> dict[str, Any]:
                                 "properties": detail_properties,
                                 "additionalProperties": False,
                             },
-                        ),
+                        )
+                        | {"links": _links("$request.path.pk", "interactionRecord", "placePhotoUpload")},
                         **_errors(404),
                     },
                 }

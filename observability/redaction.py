@@ -112,3 +112,18 @@ class SecretPathFilter(logging.Filter):
             # Rendered as its repr, which carries the full path; the record keeps only the redacted form.
             record.request = f"<{type(request).__name__}: {request.method} {path_redacted(request)!r}>"
         return True
+
+
+def sentry_event_redacted(event: dict[str, Any]) -> dict[str, Any]:
+    """A Sentry event with the secret-bearing paths in its request URL and transaction name redacted."""
+    request = event.get("request")
+    if isinstance(request, dict) and isinstance(request.get("url"), str):
+        scheme, sep, rest = request["url"].partition("://")
+        host, slash, path = rest.partition("/")
+        if sep and slash:
+            request["url"] = f"{scheme}://{host}{text_redacted('/' + path)}"
+        else:
+            request["url"] = text_redacted(request["url"])
+    if isinstance(event.get("transaction"), str):
+        event["transaction"] = text_redacted(event["transaction"])
+    return event

@@ -50,6 +50,9 @@ def body_unread(request: HttpRequest) -> bool:
     """Whether the view answered without reading the whole body it was sent."""
     if getattr(request, "_body_incomplete", False):
         return True
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        # Answered before ChunkedBodyMiddleware read it (a bad Host, a cached page): still on the socket.
+        return not getattr(request, "_chunked_body_read", False)
     stream = getattr(request, "_stream", None)
     return isinstance(stream, LimitedStream) and stream._pos < stream.limit  # type: ignore[attr-defined]
 
@@ -134,5 +137,6 @@ def request_body_read_to_eof(request: HttpRequest) -> None:
             request._body_incomplete = True  # type: ignore[attr-defined]
             raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")
     body = b"".join(chunks)
+    request._chunked_body_read = True  # type: ignore[attr-defined]
     request.META["CONTENT_LENGTH"] = str(len(body))
     request._stream = LimitedStream(io.BytesIO(body), len(body))  # type: ignore[attr-defined]

@@ -85,6 +85,18 @@ def test_a_chunked_body_is_read_not_dropped(gunicorn_app):
     )
     assert connection.getresponse().status == 400
 
+    # Refused before the body was read (the Host check comes first): the connection is closed, and says so.
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.request(
+        "POST",
+        f"/api/places/{place.pk}/interactions/",
+        body=_chunks(b'{"kind":"view"}' + b" " * 300_000, size=64 * 1024),
+        headers={"Content-Type": "application/json", "Host": "evil.example"},
+        encode_chunked=True,
+    )
+    refused = connection.getresponse()
+    assert refused.status == 400 and refused.getheader("Connection") == "close"
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize(

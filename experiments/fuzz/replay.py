@@ -1,12 +1,14 @@
 """Replay the hostile inputs of issue 23 ("Hostile input, round three") against a local gunicorn: `make fuzz`.
 
-    .venv/bin/python -m experiments.fuzz.replay [--report reports/fuzz.json] [--budget-s 180]
+    .venv/bin/python -m experiments.fuzz.replay [--report reports/fuzz.json] [--budget-s 180] [--modes development]
 
 Local only: a throw-away VAR_DIR (SQLite, file cache, SQLite queue) under var/, gunicorn on 127.0.0.1, every request
 to 127.0.0.1. Bounded: each request has a timeout (a hang is a finding, not a wait) and the run a time budget.
 
-The app runs in development mode (DEBUG on, the default, where this round's 500s were), every trace recorded,
-behind a pretend proxy (BEHIND_PROXY=on) so that X-Forwarded-For can play several clients. Each case sends a
+The app runs twice, as the issue's attacker found it: in development mode (DEBUG on, the default, where this round's
+500s were) and in production mode (HTTPS redirect, strict hosts; the pretend proxy says the client used HTTPS, and
+one case checks that plain HTTP is redirected). Every trace is recorded, and the app sits behind a pretend proxy
+(BEHIND_PROXY=on) so that X-Forwarded-For can play several clients. Each case sends a
 finding's input and checks the answer the fix promises. Then the outputs are searched for the secrets the cases
 planted (a reset token in a URL, a wrong password, a reset address): the JSON log, the span file, gunicorn's own
 log and the metrics. Reported: 5xx answers, hangs, unexpected answers, leaks, and gunicorn's bare 500s
@@ -46,8 +48,10 @@ DEFAULT_BUDGET_S = 180.0
 SEED = ["--places", "6", "--users", "3", "--reviews", "6", "--interactions", "10", "--seed", "23"]
 DEMO_PASSWORD = "chowist-demo"  # noqa: S105 -- chowist/demo/demo_data.py: every demo account's (public)
 EDITOR = "lab-editor"  # manage.py seed_editor
-KNOWN_ADDRESS = "demo00000@example.com"
-RESET_TIMING_ROUNDS = 15
+# The seeded users' addresses (seed_demo --users 3); each asked for 3 times, within the per-address limit (3/h).
+KNOWN_ADDRESSES = tuple(f"demo0000{n}@example.com" for n in range(3))
+RESET_TIMING_ROUNDS = 9
+RESET_TIMING_SLACK_MS = 10.0
 # Bigger than DATA_UPLOAD_MAX_MEMORY_SIZE (PHOTO_MAX_BYTES 5 MiB + 1 MiB): rejected before it is read.
 OVERSIZED_BODY_BYTES = 7_000_000
 
@@ -82,14 +86,25 @@ class Secrets:
 class Client:
     """HTTP/1.1 to the app on loopback, with cookies per instance; every answer goes through `record`."""
 
-    def __init__(self, port: int, record: Callable[[str, Response], None], *, client_ip: str = "203.0.113.10"):
+    def __init__(
+        self,
+        port: int,
+        record: Callable[[str, Response], None],
+        *,
+        client_ip: str = "203.0.113.10",
+        https: bool = False,
+    ) -> None:
         self.port = port
         self.record = record
         self.client_ip = client_ip
+        self.https = https
         self.cookies: dict[str, str] = {}
 
     def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
-        headers = {"X-Forwarded-For": self.client_ip, "Referer": f"http://{LOCALHOST}:{self.port}/"}
+        scheme = "https" if self.https else "http"
+        headers = {"X-Forwarded-For": self.client_ip, "Referer": f"{scheme}://{LOCALHOST}:{self.port}/"}
+        if self.https:
+            headers["X-Forwarded-Proto"] = "https"
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if "csrftoken" in self.cookies:
@@ -192,16 +207,20 @@ def _multipart(field_name: str, filename: str, content: bytes, *, boundary: str 
 class Cases:
     """One method per finding of the issue's table (row number in the name); each returns its checks."""
 
-    def __init__(self, port: int, record: Callable[[str, Response], None], planted: Secrets, var_dir: Path):
+    def __init__(
+        self, port: int, record: Callable[[str, Response], None], planted: Secrets, var_dir: Path, *, mode: str
+    ) -> None:
         self.port = port
+        self.mode = mode
         self.record = record
         self.planted = planted
         self.var_dir = var_dir
         self.place_id = 1
         self.timings: dict[str, float] = {}
 
-    def client(self, ip: str = "203.0.113.10") -> Client:
-        return Client(self.port, self.record, client_ip=ip)
+    def client(self, ip: str = "203.0.113.10", *, https: bool = True) -> Client:
+        # Production answers plain HTTP with a redirect: the (pretend) proxy says the client used HTTPS.
+        return Client(self.port, self.record, client_ip=ip, https=https and self.mode == "production")
 
     def editor(self, case: str) -> Client:
         editor = self.client("203.0.113.50")
@@ -227,13 +246,16 @@ class Cases:
         times: dict[str, list[float]] = {"known": [], "unknown": []}
         for n in range(RESET_TIMING_ROUNDS):
             timing = self.client(f"198.51.100.{n + 1}")  # a fresh client per round: under the per-client limit
-            for label, address in (("known", KNOWN_ADDRESS), ("unknown", f"nobody{n}@example.com")):
+            known = KNOWN_ADDRESSES[n % len(KNOWN_ADDRESSES)]
+            for label, address in (("known", known), ("unknown", f"nobody{n}@example.com")):
                 r = timing.form("row03", "/accounts/password/reset/", {"email": address})
                 if r.status == 302:
                     times[label].append(r.seconds * 1000)
         self.timings = {f"reset_{k}_median_ms": round(statistics.median(v), 2) for k, v in times.items() if v}
         known, unknown = self.timings.get("reset_known_median_ms"), self.timings.get("reset_unknown_median_ms")
-        close = known is not None and unknown is not None and abs(known - unknown) < max(5.0, 0.5 * unknown)
+        # Loose (a shared 2-core box is noisy): the finding was 54 ms against 6.6 ms, an SMTP send in the request.
+        # Here mail goes to locmem or to a closed port, so this compares the request's own work.
+        close = known is not None and unknown is not None and known <= 2 * unknown + RESET_TIMING_SLACK_MS
         checks.append(("reset time known vs unknown", close, f"{known} ms vs {unknown} ms (median)"))
         return checks
 
@@ -301,7 +323,12 @@ class Cases:
         # Not sampled: a recorded request's span reads the host first (the check the cache skipped, by chance).
         unsampled = {"traceparent": f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-00"}
         r = c.request("row08", "GET", path, headers={"Host": "evil.example", **unsampled})
-        return [("cached page, Host: evil.example", r.status == 400, f"status {r.status}")]
+        checks = [("cached page, Host: evil.example", r.status == 400, f"status {r.status}")]
+        if self.mode == "production":
+            plain = self.client(https=False).request("row08", "GET", path, headers=unsampled)
+            redirected = plain.status == 301 and plain.headers.get("location", "").startswith("https://")
+            checks.append(("cached page over plain HTTP", redirected, f"status {plain.status}"))
+        return checks
 
     def row09_crlf_in_a_place_name(self) -> list[Check]:
         editor = self.editor("row09")
@@ -323,7 +350,9 @@ class Cases:
         ):
             head = (
                 f"POST {path} HTTP/1.1\r\nHost: {LOCALHOST}:{self.port}\r\nContent-Type: {content_type_header}\r\n"
-                f"Content-Length: {len(body)}\r\nX-Forwarded-For: {c.client_ip}\r\n\r\n"
+                f"Content-Length: {len(body)}\r\nX-Forwarded-For: {c.client_ip}\r\n"
+                + ("X-Forwarded-Proto: https\r\n" if c.https else "")
+                + "\r\n"
             ).encode()
             r = c.raw("row10", head, body)
             honest = 400 <= r.status < 500 and r.headers.get("connection", "").lower() == "close"
@@ -345,7 +374,7 @@ class Cases:
         checks.append(("anonymous upload", r.status == 401, f"status {r.status}"))
         r = c.request("row11", "GET", "/api/places/-1/")
         json_404 = r.status == 404 and r.headers.get("content-type", "").startswith("application/json")
-        checks.append(("/api/places/-1/ in development", json_404, f"{r.status} {r.headers.get('content-type')}"))
+        checks.append(("/api/places/-1/ is JSON", json_404, f"{r.status} {r.headers.get('content-type')}"))
         return checks
 
     def row12_chunked_body(self) -> list[Check]:
@@ -379,42 +408,64 @@ def server_errors_counted(metrics_text: str) -> float:
     return sum(float(value) for value in pattern.findall(metrics_text))
 
 
-def _env(var_dir: Path, log_file: Path, spans_file: Path) -> dict[str, str]:
+MODES = ("development", "production")
+
+
+def _env(mode: str, var_dir: Path, log_file: Path, spans_file: Path) -> dict[str, str]:
     # gunicorn.conf.py makes and exports the multiprocess metrics directory; manage.py commands run without one.
     inherited = {k: v for k, v in os.environ.items() if k.upper() != "PROMETHEUS_MULTIPROC_DIR"}
-    return {
+    env = {
         **inherited,
-        "DJANGO_ENV": "development",
+        "DJANGO_ENV": mode,
         "VAR_DIR": str(var_dir),
         "LOG_FILE": str(log_file),
         "OTEL_SPANS_FILE": str(spans_file),
         "OTEL_TRACES_SAMPLER_RATIO": "1",
+        # The Host case sends an unsampled traceparent (production ignores a client's by default).
+        "OTEL_TRUST_TRACEPARENT": "on",
         "EMAIL_URL": "locmem://",
         "BEHIND_PROXY": "on",
         "DATABASE_URL": "",
         "REDIS_URL": "",
+        "SENTRY_DSN": "",
         "CACHE_URL": f"file://{var_dir / 'cache'}",
         "HUEY_QUEUE_NAME": f"fuzz-{var_dir.name}",
         "PAGE_CACHE": "on",
     }
+    if mode == "production":
+        # What production refuses to start without. Mail goes to the queue only: no consumer runs here.
+        env |= {
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "ALLOWED_HOSTS": f"{LOCALHOST},localhost",
+            "EMAIL_URL": f"smtp://{LOCALHOST}:{free_port()}",
+        }
+    return env
 
 
-def run(*, budget_s: float, report: Path, keep: bool) -> int:
-    (ROOT / "var").mkdir(exist_ok=True)
-    var_dir = Path(tempfile.mkdtemp(prefix="fuzz-", dir=ROOT / "var"))
-    log_file, spans_file, gunicorn_log = var_dir / "app.log", var_dir / "spans.jsonl", var_dir / "gunicorn.log"
-    env = _env(var_dir, log_file, spans_file)
-    planted = Secrets()
-    findings: list[Finding] = []
-    results: list[dict[str, object]] = []
-    answers: list[tuple[str, int, float]] = []
+@dataclass
+class ModeRun:
+    """What one instance (development or production) answered and wrote."""
 
-    def record(case: str, response: Response) -> None:
-        answers.append((case, response.status, response.seconds))
+    mode: str
+    findings: list[Finding] = field(default_factory=list)
+    results: list[dict[str, object]] = field(default_factory=list)
+    answers: list[tuple[str, int, float]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    server_errors_in_metrics: float = 0.0
+
+    def record(self, case: str, response: Response) -> None:
+        self.answers.append((case, response.status, response.seconds))
         if response.status >= 500:
-            findings.append(Finding("5xx", case, f"{response.status}: {response.body[:200]!r}"))
+            self.findings.append(Finding("5xx", f"{self.mode}/{case}", f"{response.status}: {response.body[:200]!r}"))
 
-    started = time.monotonic()
+
+def run_mode(mode: str, *, deadline: float, planted: Secrets, keep: bool) -> ModeRun | None:
+    """Start the app in `mode`, replay every case, search its outputs; None when it could not start."""
+    (ROOT / "var").mkdir(exist_ok=True)
+    var_dir = Path(tempfile.mkdtemp(prefix=f"fuzz-{mode}-", dir=ROOT / "var"))
+    log_file, spans_file, gunicorn_log = var_dir / "app.log", var_dir / "spans.jsonl", var_dir / "gunicorn.log"
+    env = _env(mode, var_dir, log_file, spans_file)
+    outcome = ModeRun(mode)
     try:
         for argv in (manage_argv("migrate", "-v0"), manage_argv("seed_demo", *SEED), manage_argv("seed_editor")):
             subprocess.run(argv, cwd=ROOT, env=env, check=True, timeout=300, capture_output=True)
@@ -423,26 +474,30 @@ def run(*, budget_s: float, report: Path, keep: bool) -> int:
         )
     except (subprocess.SubprocessError, ProcessError) as exc:
         output = getattr(exc, "stderr", None) or b""
-        print(f"fuzz: the app did not start: {exc}\n{output.decode(errors='replace')[-2000:]}", file=sys.stderr)
-        return 2
+        print(
+            f"fuzz: the app did not start ({mode}): {exc}\n{output.decode(errors='replace')[-2000:]}", file=sys.stderr
+        )
+        return None
     try:
-        cases = Cases(server.app_port, record, planted, var_dir)
+        cases = Cases(server.app_port, outcome.record, planted, var_dir, mode=mode)
         for name in sorted(n for n in dir(Cases) if n.startswith("row")):
-            if time.monotonic() - started > budget_s:
-                findings.append(Finding("hang", name, f"time budget of {budget_s:g} s spent before this case"))
+            case = f"{mode}/{name}"
+            if time.monotonic() > deadline:
+                outcome.findings.append(Finding("hang", case, "the run's time budget was spent before this case"))
                 break
             try:
                 checks = getattr(cases, name)()
             except TimeoutError as exc:
-                findings.append(Finding("hang", name, f"no answer within {REQUEST_TIMEOUT_S:g} s: {exc}"))
+                outcome.findings.append(Finding("hang", case, f"no answer within {REQUEST_TIMEOUT_S:g} s: {exc}"))
                 continue
             except (OSError, http.client.HTTPException) as exc:
-                findings.append(Finding("unexpected", name, f"connection failed: {exc!r}"))
+                outcome.findings.append(Finding("unexpected", case, f"connection failed: {exc!r}"))
                 continue
             for what, passed, detail in checks:
-                results.append({"case": name, "check": what, "passed": passed, "detail": detail})
+                outcome.results.append({"case": case, "check": what, "passed": passed, "detail": detail})
                 if not passed:
-                    findings.append(Finding("unexpected", name, f"{what}: {detail}"))
+                    outcome.findings.append(Finding("unexpected", case, f"{what}: {detail}"))
+        outcome.timings = {f"{mode}_{key}": value for key, value in cases.timings.items()}
         metrics_text = _fetch(server.metrics_url)
     finally:
         server.stop()
@@ -459,33 +514,51 @@ def run(*, budget_s: float, report: Path, keep: bool) -> int:
         ("metrics", "django_http"),
     ):
         if marker not in outputs[where]:
-            findings.append(Finding("unexpected", "outputs", f"the {where} has no {marker!r}: nothing to search"))
-    findings += leaks_find(outputs, planted.values())
+            outcome.findings.append(Finding("unexpected", mode, f"the {where} has no {marker!r}: nothing to search"))
+    for leak in leaks_find(outputs, planted.values()):
+        outcome.findings.append(Finding("leak", mode, leak.detail))
     bare = outputs["gunicorn log"].count("Error handling request")
     if bare:
-        findings.append(Finding("bare-500", "gunicorn", f"{bare} 'Error handling request' lines"))
-    counted = server_errors_counted(metrics_text)
-    summary = {
+        outcome.findings.append(Finding("bare-500", mode, f"{bare} 'Error handling request' lines"))
+    outcome.server_errors_in_metrics = server_errors_counted(metrics_text)
+    if not keep:
+        shutil.rmtree(var_dir, ignore_errors=True)
+    return outcome
+
+
+def run(*, budget_s: float, report: Path, keep: bool, modes: tuple[str, ...] = MODES) -> int:
+    started = time.monotonic()
+    planted = Secrets()
+    runs: list[ModeRun] = []
+    for mode in modes:
+        outcome = run_mode(mode, deadline=started + budget_s, planted=planted, keep=keep)
+        if outcome is None:
+            return 2
+        runs.append(outcome)
+    findings = [finding for outcome in runs for finding in outcome.findings]
+    results = [row for outcome in runs for row in outcome.results]
+    answers = [answer for outcome in runs for answer in outcome.answers]
+    counted = sum(outcome.server_errors_in_metrics for outcome in runs)
+    summary: dict[str, object] = {
+        "modes": list(modes),
         "requests": len(answers),
         "seconds": round(time.monotonic() - started, 1),
         "slowest_ms": round(max((s for _, _, s in answers), default=0) * 1000, 1),
         "server_errors_in_metrics": counted,
-        **cases.timings,
+        **{key: value for outcome in runs for key, value in outcome.timings.items()},
         "findings": [asdict(f) for f in findings],
         "checks": results,
     }
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(summary, indent=2) + "\n")
     for row in results:
-        print(f"{'ok  ' if row['passed'] else 'FAIL'} {row['case']:<40} {row['check']}: {row['detail']}")
+        print(f"{'ok  ' if row['passed'] else 'FAIL'} {row['case']:<48} {row['check']}: {row['detail']}")
     for finding in findings:
         print(f"FINDING {finding.kind}: {finding.case}: {finding.detail}")
     print(
-        f"fuzz: {len(answers)} requests in {summary['seconds']} s, {len(findings)} finding(s), "
+        f"fuzz: {len(answers)} requests in {summary['seconds']} s ({', '.join(modes)}), {len(findings)} finding(s), "
         f"{counted:g} 5xx in the metrics; report {report}"
     )
-    if not keep:
-        shutil.rmtree(var_dir, ignore_errors=True)
     return 1 if findings else 0
 
 
@@ -502,9 +575,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--report", type=Path, default=DEFAULT_REPORT)
     parser.add_argument("--budget-s", type=float, default=DEFAULT_BUDGET_S)
-    parser.add_argument("--keep", action="store_true", help="keep the run's VAR_DIR (logs, spans, database)")
+    parser.add_argument("--keep", action="store_true", help="keep each run's VAR_DIR (logs, spans, database)")
+    parser.add_argument("--modes", default=",".join(MODES), help="DJANGO_ENV values to run, comma-separated")
     args = parser.parse_args(argv)
-    return run(budget_s=args.budget_s, report=args.report, keep=args.keep)
+    modes = tuple(mode for mode in args.modes.split(",") if mode)
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        parser.error(f"unknown mode(s): {', '.join(sorted(unknown))}")
+    return run(budget_s=args.budget_s, report=args.report, keep=args.keep, modes=modes)
 
 
 if __name__ == "__main__":

@@ -156,3 +156,17 @@ def test_a_reset_token_in_a_security_warnings_request_is_redacted(client) -> Non
     security = [line for line in lines if line["logger"].startswith("django.security")]
     assert security and "[redacted]" in security[0]["request"]
     assert token not in str(lines)
+
+
+def test_a_reset_token_in_a_sentry_events_url_is_redacted() -> None:
+    # A 500 on a reset link would have sent the working token to Sentry/Bugsink in the event's request URL.
+    from observability.errors import _add_trace_context
+
+    token = "c4a9b2-0123456789abcdef0123456789abcdef"
+    event = {
+        "request": {"url": f"https://chowist.example/accounts/password/reset/MQ/{token}/x/", "method": "GET"},
+        "transaction": f"/accounts/password/reset/MQ/{token}/x/",
+    }
+    redacted = _add_trace_context(event, {})
+    assert redacted["request"]["url"] == "https://chowist.example/accounts/password/reset/[redacted]"
+    assert token not in str(redacted)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import resource
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -224,3 +225,24 @@ def test_a_photo_sent_as_a_plain_field_is_a_documented_400(editor):
     photo = operation["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]["photo"]
     assert photo["format"] == "binary" and "plain form field" in photo["description"]
     assert "400" in operation["responses"]
+
+
+def test_photos_stored_before_the_fix_are_reencoded_by_the_command(settings):
+    # Photos uploaded before re-encoding existed are still on disk, served as they were sent.
+    from django.core.files.base import ContentFile
+    from django.core.management import call_command
+
+    exif = Image.Exif()
+    exif[0x010F] = "OldCam"
+    buffer = io.BytesIO()
+    Image.new("RGB", (30, 20), (1, 2, 3)).save(buffer, format="JPEG", exif=exif.tobytes())
+    place = make_place()
+    place.photo.save("old.jpg", ContentFile(buffer.getvalue() + b"<html>trailer</html>"), save=True)
+    old_path = place.photo.path
+    out = io.StringIO()
+    call_command("reencode_photos", stdout=out)
+    assert "re-encoded 1 photo(s)" in out.getvalue()
+    stored = _stored_bytes(place.pk)
+    assert b"OldCam" not in stored and b"<html>" not in stored
+    assert Image.open(io.BytesIO(stored)).size == (30, 20)
+    assert not Path(old_path).exists()
