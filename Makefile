@@ -13,8 +13,8 @@ PROFILE ?= embedded
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 # Debian packages the lab runs for real: promtool/prometheus, amtool/alertmanager, compose validation.
-DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose pgbouncer wrk memcached postgresql-client nginx prometheus-postgres-exporter prometheus-redis-exporter prometheus-nginx-exporter valgrind mtail
-DEBIAN_COMMANDS := promtool prometheus amtool prometheus-alertmanager docker-compose wrk memcached pg_dump nginx prometheus-postgres-exporter prometheus-redis-exporter prometheus-nginx-exporter valgrind mtail
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager docker-compose pgbouncer wrk memcached postgresql-client nginx prometheus-postgres-exporter prometheus-redis-exporter prometheus-nginx-exporter valgrind mtail prometheus-process-exporter
+DEBIAN_COMMANDS := promtool prometheus amtool prometheus-alertmanager docker-compose wrk memcached pg_dump nginx prometheus-postgres-exporter prometheus-redis-exporter prometheus-nginx-exporter valgrind mtail prometheus-process-exporter
 
 .PHONY: help
 help: ## List the targets
@@ -151,9 +151,9 @@ queue-bench: $(STAMP) system-deps ## Measure accepted/s, drained/s and lag at 50
 	$(PY) -m experiments.bench.queue_bench --json reports/queue-bench.json
 
 # --- the native lab ---------------------------------------------------------------------------------
-LAB_ARGS := --profile $(PROFILE)$(if $(filter 1 on yes true,$(PGBOUNCER)), --pgbouncer,)$(if $(PROXY), --proxy $(PROXY),)$(if $(INSTANCES), --instances $(INSTANCES),)$(if $(filter 1 on yes true,$(REPLICA)), --replica,)
+LAB_ARGS := --profile $(PROFILE)$(if $(filter 1 on yes true,$(PGBOUNCER)), --pgbouncer,)$(if $(PROXY), --proxy $(if $(filter off no false 0 none,$(PROXY)),none,$(PROXY)),)$(if $(INSTANCES), --instances $(INSTANCES),)$(if $(filter 1 on yes true,$(REPLICA)), --replica,)
 .PHONY: lab-up
-lab-up: $(STAMP) system-deps ## Start the lab in the background: app, consumer, Prometheus, Alertmanager (PROFILE=embedded|services, PGBOUNCER=on, PROXY=nginx, INSTANCES=N, REPLICA=on)
+lab-up: $(STAMP) system-deps ## Start the lab in the background: app, consumer, Prometheus, Alertmanager (PROFILE=embedded|services, PGBOUNCER=on, PROXY=off for no nginx, INSTANCES=N, REPLICA=on)
 	$(PY) -m experiments.lab up $(LAB_ARGS)
 
 .PHONY: lab-down
@@ -175,19 +175,18 @@ experiments-list: $(STAMP) ## List the experiment catalogue (experiments/catalog
 
 # --- SLOs and rules ---------------------------------------------------------------------------------
 .PHONY: slo
-slo: $(STAMP) ## Regenerate prometheus/rules/*.rules.yml from monitoring/config.py (both window sets) and the Prometheus/Alertmanager configs
-	$(PY) -m slo.generate --window-set production
-	$(PY) -m slo.generate --window-set lab
+slo: $(STAMP) ## Regenerate the lab's rule files and dashboards (python -m pack --lab) and the Prometheus/Alertmanager configs
+	$(PY) -m pack --lab
 	$(PY) -m prometheus.generate
 
 # --- dashboards -------------------------------------------------------------------------------------
 .PHONY: dashboards
-dashboards: $(STAMP) ## Regenerate grafana/dashboards/*.json and grafana/versions.json from grafana/panels.py
-	$(PY) -m grafana.generate
+dashboards: $(STAMP) ## Regenerate grafana/dashboards/*.json and grafana/versions.json (and the rule files): python -m pack --lab
+	$(PY) -m pack --lab
 
 .PHONY: dashboards-check
-dashboards-check: $(STAMP) ## Fail if the committed dashboard JSON is not what `make dashboards` writes
-	$(PY) -m grafana.generate --check
+dashboards-check: $(STAMP) ## Fail if the committed dashboards or rule files are not what `make dashboards` writes
+	$(PY) -m pack --lab --check
 
 # --- compose stack ----------------------------------------------------------------------------------
 # compose/stack.py runs it with Docker when an engine answers, else with podman (Debian's, configured by it: see
@@ -242,6 +241,10 @@ errors-up: $(STAMP) ## Start Bugsink (Sentry-protocol error tracker) on 127.0.0.
 .PHONY: errors-down
 errors-down: $(STAMP) ## Stop the Bugsink started by errors-up
 	$(PY) -m experiments.lab.bugsink down
+
+.PHONY: fuzz
+fuzz: $(STAMP) ## Replay issue 23's hostile inputs against a local gunicorn (loopback, bounded): 5xx, hangs, leaks
+	$(PY) -m experiments.fuzz.replay --report reports/fuzz.json
 
 .PHONY: bench-overhead
 bench-overhead: $(STAMP) system-deps ## Instrumentation overhead: gunicorn with OBSERVABILITY on vs off (wrk, interleaved)

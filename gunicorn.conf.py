@@ -84,3 +84,10 @@ def child_exit(server, worker):
 
     worker_dead_mark(pid=worker.pid, path=app.PROMETHEUS_MULTIPROC_DIR)
     (app.GUNICORN_READY_DIR / str(worker.pid)).unlink(missing_ok=True)
+
+
+def pre_request(worker, req):
+    # The app closes the connection after a response that left the body unread (chowist/core/wsgi_request.py).
+    from chowist.core.wsgi_request import server_request_bind
+
+    server_request_bind(req)

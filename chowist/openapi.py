@@ -47,6 +47,13 @@ def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _links(pk_from: str, *operation_ids: str) -> dict[str, Any]:
+    """OpenAPI links: where a response's place id leads (schemathesis' stateful phase follows them)."""
+    return {op: {"operationId": op, "parameters": {"pk": pk_from}} for op in operation_ids}
+
+
+_PLACE_OPERATIONS = ("placeDetail", "interactionRecord", "placePhotoUpload")
+
 _PK = {
     "name": "pk",
     "in": "path",
@@ -169,10 +176,12 @@ def openapi_document() -> dict[str, Any]:
                             "in": "query",
                             "style": "form",
                             "explode": True,
+                            # The HTML list's form sends `category=` for "any": an empty value is ignored.
+                            "description": "Category slugs (a place in any of them); an empty value is ignored.",
                             "schema": {
                                 "type": "array",
                                 "maxItems": CATEGORY_FILTER_MAX,
-                                "items": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$", "maxLength": 100},
+                                "items": {"type": "string", "pattern": "^[-a-zA-Z0-9_]*$", "maxLength": 100},
                             },
                         },
                         {
@@ -199,7 +208,8 @@ def openapi_document() -> dict[str, Any]:
                                 },
                                 "additionalProperties": False,
                             },
-                        ),
+                        )
+                        | {"links": _links("$response.body#/results/0/id", *_PLACE_OPERATIONS)},
                         **_errors(404),
                     },
                 }
@@ -217,8 +227,12 @@ def openapi_document() -> dict[str, Any]:
                         {
                             "name": "window",
                             "in": "query",
-                            "description": f"Days, like 7d (1d to {settings.POPULAR_MAX_WINDOW_DAYS}d).",
-                            "schema": {"type": "string", "pattern": "^[0-9]{1,4}d$"},
+                            "description": f"Days, like 7d: 1d to {settings.POPULAR_MAX_WINDOW_DAYS}d "
+                            f"(default {settings.POPULAR_DEFAULT_WINDOW_DAYS}d); anything else is a 400.",
+                            "schema": {
+                                "type": "string",
+                                "enum": [f"{days}d" for days in range(1, settings.POPULAR_MAX_WINDOW_DAYS + 1)],
+                            },
                         },
                     ],
                     "responses": {
@@ -255,7 +269,8 @@ def openapi_document() -> dict[str, Any]:
                                 "properties": detail_properties,
                                 "additionalProperties": False,
                             },
-                        ),
+                        )
+                        | {"links": _links("$request.path.pk", "interactionRecord", "placePhotoUpload")},
                         **_errors(404),
                     },
                 }
@@ -313,8 +328,17 @@ def openapi_document() -> dict[str, Any]:
                                 "schema": {
                                     "type": "object",
                                     "required": ["photo"],
-                                    "properties": {"photo": {"type": "string", "contentMediaType": "image/*"}},
-                                }
+                                    "properties": {
+                                        "photo": {
+                                            "type": "string",
+                                            "format": "binary",
+                                            "contentMediaType": "image/*",
+                                            "description": "A file part (with a filename) holding a JPEG, PNG, "
+                                            "WebP or GIF; a plain form field of that name is a 400.",
+                                        }
+                                    },
+                                },
+                                "encoding": {"photo": {"contentType": "image/jpeg, image/png, image/webp, image/gif"}},
                             }
                         },
                     },

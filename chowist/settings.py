@@ -6,14 +6,13 @@ configuration table lists the same variables; `chowist/tests/test_settings.py` k
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
 from chowist.dburl import cache_from_url, database_from_url, redis_url_with_timeout, sqlite_database
-from envconfig import env_bool, env_choice, env_float, env_int, env_list, env_path, env_str
+from envconfig import env_bool, env_choice, env_float, env_int, env_list, env_path, env_rate, env_str
 from monitoring.config import CONFIG as MONITORING
 from observability.logs import logging_config
 
@@ -82,12 +81,22 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: a cached anonymous page is answered before the rest runs (chowist/core/page_cache.py).
+    # Whatever Django's error handling could not answer becomes a 500 here, inside the observability middleware
+    # (inserted in front below), which counts and logs it (chowist/core/last_resort.py).
+    "chowist.core.last_resort.LastResortMiddleware",
+    # Then the checks every answer must pass, cached or not: the Host header against ALLOWED_HOSTS, then the
+    # HTTPS redirect (chowist/core/request_gate.py). Before them, a stored page was served to any Host over HTTP.
+    "chowist.core.request_gate.AllowedHostMiddleware",
+    # Under /api/, an HTML 404 (Django's debug page in development) becomes the API's JSON 404 (core/debug.py).
+    "chowist.core.debug.ApiDebugNotFoundMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    # Then a cached anonymous page is answered before the rest runs (chowist/core/page_cache.py).
     "chowist.core.page_cache.PageCacheMiddleware",
     "chowist.core.wsgi_request.QueryStringLimitMiddleware",
+    # A chunked body (no Content-Length) is read to its end, bounded like any other (chowist/core/wsgi_request.py).
+    "chowist.core.wsgi_request.ChunkedBodyMiddleware",
     # Turns a view's OperationalError (database restarting, disk full) into a 503 with Retry-After.
     "chowist.core.unavailable.DatabaseUnavailableMiddleware",
-    "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -99,6 +108,9 @@ MIDDLEWARE = [
     # Last, so the observability middleware around it measures the failures it injects.
     "chowist.core.fault_injection.FaultMiddleware",
 ]
+
+# The debug page must not re-parse the input that made the request fail (chowist/core/debug.py).
+DEFAULT_EXCEPTION_REPORTER = "chowist.core.debug.InputSafeExceptionReporter"
 
 ROOT_URLCONF = "chowist.urls"
 WSGI_APPLICATION = "chowist.wsgi.application"
@@ -193,11 +205,7 @@ INTERACTIONS_DRAIN_DELAY_S = env_float("INTERACTIONS_DRAIN_DELAY_S", 1.0)
 INTERACTIONS_RETENTION_DAYS = env_int("INTERACTIONS_RETENTION_DAYS", 7)
 # Per-client limit on POST /api/places/<id>/interactions/ ("N/s", "N/m", "N/h" or "off"; chowist/core/ratelimit.py).
 # On by default in production only: the lab's load generator and benchmarks are one client from 127.0.0.1.
-INTERACTIONS_RATE_LIMIT = env_str("INTERACTIONS_RATE_LIMIT", "300/m" if IS_PRODUCTION else "off")
-if INTERACTIONS_RATE_LIMIT != "off" and not re.fullmatch(r"[1-9][0-9]*/[smhd]", INTERACTIONS_RATE_LIMIT):
-    raise ImproperlyConfigured(
-        f"INTERACTIONS_RATE_LIMIT must look like 300/m or be off, got {INTERACTIONS_RATE_LIMIT!r}"
-    )
+INTERACTIONS_RATE_LIMIT = env_rate("INTERACTIONS_RATE_LIMIT", "300/m" if IS_PRODUCTION else "off")
 # A cache outage lets requests through rather than answering every client 429.
 RATELIMIT_FAIL_OPEN = True
 # SQLite: fsync the 202-acknowledged inbox write (synchronous=FULL for that commit); chowist/core/durability.py.
@@ -310,18 +318,28 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Login throttling (django-axes), site and admin: failures counted per IP and, separately, per username.
+# Login throttling (django-axes), site and admin (chowist/accounts/throttling.py): failures counted per username and
+# client address together, and per client address with a looser cap. Never per username alone: anyone could then
+# lock anyone out.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_FAILURE_LIMIT_IP = env_int("LOGIN_FAILURE_LIMIT_IP", 30)
 LOGIN_LOCKOUT_S = env_int("LOGIN_LOCKOUT_S", 900)
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_LOCKOUT_S)
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "chowist.accounts.throttling.PairAndClientHandler"
+# A failure during a lockout does not restart it: the lock ends LOGIN_LOCKOUT_S after it began.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "chowist.accounts.throttling.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "chowist.core.ratelimit.client_ip"
 # Failures are logged by the app's own request log; axes' per-success access log would be a write per login.
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
+# Password-reset requests (chowist/accounts/throttling.py): per address asked for, and per client address. Past
+# either, a 429 with Retry-After; both count known and unknown addresses alike.
+PASSWORD_RESET_RATE_LIMIT_ADDRESS = env_rate("PASSWORD_RESET_RATE_LIMIT_ADDRESS", "3/h")
+PASSWORD_RESET_RATE_LIMIT_IP = env_rate("PASSWORD_RESET_RATE_LIMIT_IP", "20/h")
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "places:list"
 LOGOUT_REDIRECT_URL = "marketing:home"

@@ -12,6 +12,7 @@ Prometheus). Pass `environ=` to read from a mapping instead of `os.environ` (tes
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -82,6 +83,14 @@ def env_choice(name: str, default: str, choices: tuple[str, ...], *, environ: Ma
     value = default if raw is None else raw.strip().lower()
     if value not in choices:
         raise EnvError(f"{name}={value!r} must be one of {', '.join(choices)}")
+    return value
+
+
+def env_rate(name: str, default: str, *, environ: Mapping[str, str] | None = None) -> str:
+    """A rate limit: "N/s", "N/m", "N/h", "N/d" (N a positive integer), or "off"."""
+    value = env_str(name, default, environ=environ)
+    if value != "off" and not re.fullmatch(r"[1-9][0-9]*/[smhd]", value):
+        raise EnvError(f"{name} must look like 300/m or be off, got {value!r}")
     return value
 
 

@@ -20,7 +20,7 @@ from grafana_foundation_sdk.models import dashboard as dashboard_m
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from grafana import datasources
-from grafana.panels import DASHBOARDS, Dashboard, Panel, Query
+from grafana.panels import DASHBOARDS, Dashboard, Panel, Query, Variable
 
 REFRESH = "10s"
 # Experiments last ~10 minutes: open on the last 15 so one fits on screen.
@@ -36,7 +36,7 @@ def _prometheus_target(query: Query, ref_id: str, *, table: bool) -> prometheus_
         prometheus_b.Dataquery()
         .expr(query.expr)
         .ref_id(ref_id)
-        .datasource(datasources.PROMETHEUS)
+        .datasource(datasources.PROMETHEUS_VARIABLE)
         .legend_format(query.legend or "__auto")
     )
     target = target.instant() if query.instant else target.range()
@@ -46,7 +46,7 @@ def _prometheus_target(query: Query, ref_id: str, *, table: bool) -> prometheus_
 
 
 def _loki_target(query: Query, ref_id: str) -> loki_b.Dataquery:
-    target = loki_b.Dataquery().expr(query.expr).ref_id(ref_id).datasource(datasources.LOKI)
+    target = loki_b.Dataquery().expr(query.expr).ref_id(ref_id).datasource(datasources.LOKI_VARIABLE)
     if query.legend:
         target = target.legend_format(query.legend)
     return target
@@ -84,7 +84,7 @@ def _panel(panel: Panel, panel_id: int) -> Any:
         .title(panel.title)
         .span(panel.width)
         .height(panel.height)
-        .datasource(datasources.PROMETHEUS if panel.datasource == "prometheus" else datasources.LOKI)
+        .datasource(datasources.PROMETHEUS_VARIABLE if panel.datasource == "prometheus" else datasources.LOKI_VARIABLE)
     )
     if panel.description:
         builder = builder.description(panel.description)
@@ -96,6 +96,30 @@ def _panel(panel: Panel, panel_id: int) -> Any:
         else:
             builder = builder.with_target(_loki_target(query, ref_id))
     return builder
+
+
+def _variable(variable: Variable) -> Any:
+    if variable.kind == "datasource":
+        return dashboard_b.DatasourceVariable(variable.name).label(variable.label).type(variable.query)
+    current = None
+    if variable.default is not None:
+        text = next((label for label, value in variable.options if value == variable.default), variable.default)
+        current = dashboard_m.VariableOption(text=text, value=variable.default)
+    if variable.kind == "query":
+        builder = (
+            dashboard_b.QueryVariable(variable.name)
+            .label(variable.label)
+            .query(variable.query)
+            .datasource(datasources.PROMETHEUS_VARIABLE)
+            .refresh(dashboard_m.VariableRefresh.ON_DASHBOARD_LOAD)
+        )
+    elif variable.kind == "custom":
+        # Grafana's "label : value" syntax; single-valued, so the regex values reach PromQL unescaped.
+        values = ",".join(f"{label} : {value}" for label, value in variable.options)
+        builder = dashboard_b.CustomVariable(variable.name).label(variable.label).values(values)
+    else:
+        raise ValueError(f"unknown variable kind {variable.kind!r}")
+    return builder.current(current) if current is not None else builder
 
 
 def dashboard_json(spec: Dashboard) -> dict[str, Any]:
@@ -112,13 +136,15 @@ def dashboard_json(spec: Dashboard) -> dict[str, Any]:
         .timezone("utc")
         .tooltip(dashboard_m.DashboardCursorSync.CROSSHAIR)
         .link(
-            dashboard_b.DashboardLink("Chowist dashboards")
+            dashboard_b.DashboardLink(f"{spec.tags[0].capitalize()} dashboards")
             .type(dashboard_m.DashboardLinkType.DASHBOARDS)
-            .tags(["chowist"])
+            .tags([spec.tags[0]])
             .as_dropdown(True)
             .keep_time(True)
         )
     )
+    for variable in spec.variables:
+        builder = builder.with_variable(_variable(variable))
     panel_id = 1
     for row in spec.rows:
         builder = builder.with_row(dashboard_b.Row(row.title).id(panel_id))
@@ -130,14 +156,15 @@ def dashboard_json(spec: Dashboard) -> dict[str, Any]:
 
 
 def dashboard_file_name(spec: Dashboard) -> str:
-    return f"{spec.uid.removeprefix('chowist-')}.json"
+    # The uid without the service prefix (its first tag): service-overview.json, slos.json, ...
+    return f"{spec.uid.removeprefix(spec.tags[0] + '-')}.json"
 
 
-def all_dashboards() -> dict[str, dict[str, Any]]:
-    """File name -> dashboard JSON for every dashboard."""
-    return {dashboard_file_name(spec): dashboard_json(spec) for spec in DASHBOARDS}
+def all_dashboards(boards: tuple[Dashboard, ...] = DASHBOARDS) -> dict[str, dict[str, Any]]:
+    """File name -> dashboard JSON for every dashboard (default: the lab's)."""
+    return {dashboard_file_name(spec): dashboard_json(spec) for spec in boards}
 
 
-def dashboard_versions() -> dict[str, dict[str, Any]]:
+def dashboard_versions(boards: tuple[Dashboard, ...] = DASHBOARDS) -> dict[str, dict[str, Any]]:
     """uid -> {title, version}: what the experiment report quotes next to its figures."""
-    return {spec.uid: {"title": spec.title, "version": spec.version} for spec in DASHBOARDS}
+    return {spec.uid: {"title": spec.title, "version": spec.version} for spec in boards}

@@ -11,12 +11,26 @@ ports come from experiments/lab/config.py, whose defaults are these).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 PRODUCTION = "production"
 LAB = "lab"
+# The layer the lab adds on top of the generic SLO pack (slo/, grafana/, pack/): the consumer's freshness SLO and
+# stalled alert, the replica, the exporters, the nginx edge, the Background jobs and Logs dashboards. A config
+# without it is the pack any django-prometheus app gets.
+CHOWIST_LAYER = "chowist"
+# django-prometheus's view name for its own metrics URL (django_prometheus.urls): never user traffic, whatever
+# the config lists, or every scrape would count as a fast, successful request.
+METRICS_VIEW = "prometheus-django-metrics"
+# django-prometheus's view label when no route matched.
+UNNAMED_VIEW = "<unnamed view>"
+# django-prometheus's default PROMETHEUS_LATENCY_BUCKETS (django_prometheus/conf): what an app that sets none exports.
+DJANGO_PROMETHEUS_DEFAULT_BUCKETS: tuple[float, ...] = (
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 25.0, 50.0, 75.0, float("inf"),
+)  # fmt: skip
 # Production windows are the windows' names; the lab set compresses them (see Windows.lab_scale).
 WINDOW_SETS: tuple[str, ...] = (PRODUCTION, LAB)
 
@@ -41,8 +55,11 @@ class Jobs:
     postgres: str = "postgres"
     redis: str = "redis"
     nginx: str = "nginx"
-    # mtail reading nginx's access log (prometheus/mtail/nginx.mtail): responses by status at the edge.
+    # mtail reading nginx's access log (prometheus/mtail/nginx.mtail): responses by status and their duration at
+    # the edge.
     edge: str = "edge"
+    # prometheus-process-exporter in the native lab: CPU and memory of every lab process, by component.
+    processes: str = "processes"
 
     @property
     def chowist(self) -> tuple[str, ...]:
@@ -65,6 +82,8 @@ class Ports:
     nginx_exporter: int = 9113
     # mtail's own default; it turns nginx's access log into the edge's response counts.
     mtail: int = 3903
+    # prometheus-process-exporter's own default.
+    process_exporter: int = 9256
 
 
 @dataclass(frozen=True)
@@ -108,6 +127,15 @@ class Metrics:
     # Responses by status as nginx answered them (mtail over its access log, health probes left out): the
     # availability SLI's source when a proxy runs, since nginx's own 502s never reach the app's metrics.
     edge_responses: str = "nginx_http_responses_total"
+    # Time from nginx reading the request to it answering ($request_time, the same mtail program): what a client
+    # waits, queueing in front of Django included. The latency SLI's source when a proxy runs.
+    edge_request_duration: str = "nginx_http_request_duration_seconds"
+    # How long a request waited between the front door stamping it (X-Request-Start) and Django starting it: the
+    # accept backlog and gunicorn's queues, which the app's own latency histogram cannot see.
+    request_queue_duration: str = "chowist_request_queue_seconds"
+    # prometheus-process-exporter (native lab): CPU seconds per process group (`groupname`: the lab's component
+    # names, the app's instances first), children included, so nginx's workers count with nginx.
+    process_group_cpu: str = "namedprocess_namegroup_cpu_seconds_total"
 
 
 @dataclass(frozen=True)
@@ -121,6 +149,8 @@ class Slo:
     ticket_alert: str
     # Seconds; must be a bucket boundary of the histogram the SLI reads (settings.PROMETHEUS_LATENCY_BUCKETS).
     threshold_s: float | None = None
+    # The config layer (CHOWIST_LAYER) the SLO belongs to; None for the generic pack's SLOs.
+    layer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +160,13 @@ class Slos:
     )
     latency: Slo = Slo("latency", "Latency", 0.99, "LatencySLOPageBurn", "LatencySLOTicketBurn", threshold_s=0.3)
     freshness: Slo = Slo(
-        "freshness", "Job freshness", 0.99, "FreshnessSLOPageBurn", "FreshnessSLOTicketBurn", threshold_s=5.0
+        "freshness",
+        "Job freshness",
+        0.99,
+        "FreshnessSLOPageBurn",
+        "FreshnessSLOTicketBurn",
+        threshold_s=5.0,
+        layer=CHOWIST_LAYER,
     )
 
     def __iter__(self) -> Iterator[Slo]:
@@ -183,7 +219,7 @@ class MonitoringConfig:
     scrape_interval_s: int = 5
     # Views never counted as user traffic: the probes, and requests no route matched (METRICS.md).
     # `<unnamed view>` is django-prometheus's view label when no route matched.
-    excluded_views: tuple[str, ...] = ("core:healthz", "core:readyz", "<unnamed view>")
+    excluded_views: tuple[str, ...] = ("core:healthz", "core:readyz", UNNAMED_VIEW)
     slos: Slos = field(default_factory=Slos)
     windows: Windows = field(default_factory=Windows)
     # SRE Workbook, chapter 5, "multiwindow, multi-burn-rate alerts" (30-day period).
@@ -207,6 +243,55 @@ class MonitoringConfig:
     group_interval: str = "30s"
     repeat_interval: str = "1h"
     webhook_path: str = "/alerts"
+    # Layers on top of the generic pack (CHOWIST_LAYER or none); the pack's configs have none.
+    layers: tuple[str, ...] = (CHOWIST_LAYER,)
+    # The window sets whose rule files are generated (RULE_FILE_NAMES).
+    window_sets: tuple[str, ...] = WINDOW_SETS
+    # The app's PROMETHEUS_LATENCY_BUCKETS when the config knows them: the generator warns when the latency
+    # threshold is not among them. None: django-prometheus's defaults are assumed for the warning only.
+    latency_buckets: tuple[float, ...] | None = None
+    # The Database & cache dashboard's rows: only where the app uses django-prometheus's DB / cache backends.
+    database_metrics: bool = True
+    cache_metrics: bool = True
+
+    # --- layers and jobs ----------------------------------------------------------------------------------
+    def has_layer(self, layer: str) -> bool:
+        return layer in self.layers
+
+    @property
+    def enabled_slos(self) -> tuple[Slo, ...]:
+        """The SLOs the rules and dashboards carry: the generic ones and those of the enabled layers."""
+        return tuple(slo for slo in self.slos if slo.layer is None or slo.layer in self.layers)
+
+    @property
+    def paged_jobs(self) -> tuple[str, ...]:
+        """Jobs whose outage pages: they serve users or do their work."""
+        return self.jobs.chowist if self.has_layer(CHOWIST_LAYER) else (self.jobs.app,)
+
+    @property
+    def ticketed_jobs(self) -> tuple[str, ...]:
+        """The lab's other jobs (Prometheus, exporters, the edge): down hides metrics, serves no user.
+
+        Listed by name, never "every other job": a shared Prometheus scrapes targets that are not ours.
+        """
+        if not self.has_layer(CHOWIST_LAYER):
+            return ()
+        jobs = self.jobs
+        return (jobs.prometheus, jobs.postgres, jobs.redis, jobs.nginx, jobs.edge, jobs.processes)
+
+    @property
+    def alert_prefix(self) -> str:
+        """CamelCase of the service ("chowist" -> "Chowist", "my-shop" -> "MyShop") for its plain alerts."""
+        return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", self.service) if part)
+
+    @property
+    def target_down_alert(self) -> str:
+        return f"{self.alert_prefix}TargetDown"
+
+    @property
+    def all_excluded_views(self) -> tuple[str, ...]:
+        """The configured views plus the two django-prometheus names that are never user traffic."""
+        return tuple(dict.fromkeys((*self.excluded_views, UNNAMED_VIEW, METRICS_VIEW)))
 
     # --- selectors (label matchers without braces, to combine with others) ------------------------------
     @property
@@ -226,9 +311,13 @@ class MonitoringConfig:
         return f'job=~"{"|".join(self.jobs.chowist)}"'
 
     @property
+    def paged_jobs_selector(self) -> str:
+        return f'job=~"{"|".join(self.paged_jobs)}"'
+
+    @property
     def user_facing_selector(self) -> str:
         """The SLOs' user-facing views: every view but the probes and unrouted requests."""
-        return f'view!~"{"|".join(self.excluded_views)}"'
+        return f'view!~"{"|".join(self.all_excluded_views)}"'
 
     @property
     def server_error_selector(self) -> str:
@@ -250,6 +339,28 @@ class MonitoringConfig:
     def page_factors(self) -> tuple[float, ...]:
         return tuple(c.factor for alert in self.burn_alerts if alert.severity == "page" for c in alert.conditions)
 
+    @property
+    def request_buckets_s(self) -> tuple[float, ...]:
+        """Bucket bounds of the histograms that time whole requests at the edge and their wait in front of Django.
+
+        A coarse ladder, then the latency threshold with neighbours on both sides (half of it up to twice it), so
+        the SLI's bucket is exact and a p95 near the threshold is resolved, not interpolated between 0.25 and 1.
+        """
+        threshold = self.slos.latency.threshold_s
+        assert threshold is not None
+        near = {round(threshold * factor, 6) for factor in REQUEST_BUCKET_THRESHOLD_FACTORS}
+        return tuple(sorted(set(REQUEST_BUCKET_LADDER_S) | near))
+
+
+# The ladder of request-timing buckets (Prometheus clients' default ladder, with steps between 0.5 and 10 s: the
+# first overload run read an edge p95 of 4.0 s, interpolated between 2.5 and 5, where Locust measured 3.0 s; and on
+# to nginx's 60 s read timeout: users-2000 on a saturated box waited 18 s at p95, which a 10 s top bucket capped)
+# and, around the latency threshold, its multiples: for 300 ms, 150, 200, 250, 300, 350, 400, 500 and 600 ms.
+REQUEST_BUCKET_LADDER_S: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0,
+    60.0,
+)  # fmt: skip
+REQUEST_BUCKET_THRESHOLD_FACTORS: tuple[float, ...] = (1 / 2, 2 / 3, 5 / 6, 1, 7 / 6, 4 / 3, 5 / 3, 2)
 
 CONFIG = MonitoringConfig()
 

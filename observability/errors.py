@@ -7,6 +7,7 @@ from typing import Any
 from opentelemetry import trace
 
 from observability.logs import log_context
+from observability.redaction import sentry_event_redacted
 
 
 def _add_trace_context(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
@@ -24,7 +25,8 @@ def _add_trace_context(event: dict[str, Any], hint: dict[str, Any]) -> dict[str,
     for key in ("request_id", "task_name", "task_id"):
         if bound.get(key):
             tags[key] = bound[key]
-    return event
+    # The URL of a failed request may carry a password-reset token (observability/redaction.py).
+    return sentry_event_redacted(event)
 
 
 # What "no personal data" means where sentry-sdk 3 replaced send_default_pii with per-category data_collection:

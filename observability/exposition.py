@@ -17,6 +17,7 @@ from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.mmap_dict import MmapedDict
 
 
@@ -68,9 +69,65 @@ def _has_header(filename: str) -> bool:
         return False
 
 
+# /proc/<pid>/stat fields (after the command's closing parenthesis, 0-based from the state field).
+_PPID, _UTIME, _STIME, _CUTIME, _CSTIME, _RSS = 1, 11, 12, 13, 14, 21
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _proc_stat(pid: int | str, proc: Path) -> list[str] | None:
+    try:
+        raw = (proc / str(pid) / "stat").read_text()
+    except OSError:  # gone between listing and reading, or not Linux
+        return None
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+class ProcessTreeCollector:
+    """process_cpu_seconds_total and process_resident_memory_bytes of the master and its workers together.
+
+    prometheus-client's process collector describes one process, and the multiprocess registry has none at all: the
+    app's job showed no CPU, though its workers do all the work (issue 21: the CPU panel showed only the consumer).
+    The master's own times include its reaped children's (cutime/cstime), so a worker that died and was replaced
+    keeps its CPU in the sum: the counter never goes down. Linux /proc only; elsewhere nothing is exported.
+    """
+
+    def __init__(self, *, pid: int | None = None, proc: Path = Path("/proc")) -> None:
+        self.pid = pid or os.getpid()
+        self.proc = proc
+
+    def _children(self) -> list[list[str]]:
+        children = []
+        for entry in os.scandir(self.proc):
+            if entry.name.isdigit():
+                fields = _proc_stat(entry.name, self.proc)
+                if fields is not None and fields[_PPID] == str(self.pid):
+                    children.append(fields)
+        return children
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        master = _proc_stat(self.pid, self.proc)
+        if master is None:
+            return []
+        children = self._children()
+        ticks = sum(int(master[i]) for i in (_UTIME, _STIME, _CUTIME, _CSTIME))
+        ticks += sum(int(child[i]) for child in children for i in (_UTIME, _STIME))
+        pages = int(master[_RSS]) + sum(int(child[_RSS]) for child in children)
+        cpu = CounterMetricFamily(
+            "process_cpu_seconds",
+            "User and system CPU seconds of the master and its workers.",
+            value=ticks / _CLOCK_TICKS,
+        )
+        rss = GaugeMetricFamily(
+            "process_resident_memory_bytes", "Resident memory of the master and its workers.", value=pages * _PAGE_SIZE
+        )
+        return [cpu, rss]
+
+
 def multiprocess_registry(*, path: Path) -> CollectorRegistry:
     registry = CollectorRegistry()
     WorkerFilesCollector(registry, path=str(path))
+    registry.register(ProcessTreeCollector())
     return registry
 
 

@@ -135,6 +135,12 @@ def _fallback(value: Any) -> Any:
     """What the JSON encoder does with a value it does not know: structlog's convention, else repr()."""
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
+    if hasattr(value, "resolver_match") and hasattr(value, "get_full_path"):
+        # A Django request in a record's extra (django.request, django.security.*): its repr carries the full path,
+        # a reset token included. Imported here: settings import this module before Django is set up.
+        from observability.redaction import path_redacted
+
+        return f"<{type(value).__name__}: {value.method} {path_redacted(value)!r}>"
     structlog_repr = getattr(value, "__structlog__", None)
     return structlog_repr() if structlog_repr is not None else repr(value)
 
@@ -289,6 +295,10 @@ def logging_config(*, level: str, log_file: str) -> dict[str, Any]:
     # Named loggers that ship their own handlers (Django's defaults, gunicorn's) are reset to propagate to root.
     propagate_only = {"handlers": [], "propagate": True, "level": level}
     loggers = {name: dict(propagate_only) for name in ("django", "django.server", "django.request", "gunicorn.error")}
+    # The loggers that print request paths ("Not Found: <path>", "Error handling request <path>") redact the
+    # secrets in them whatever the route outcome (observability/redaction.py).
+    for name in ("django.server", "django.request", "gunicorn.error"):
+        loggers[name]["filters"] = ["secret_paths"]
     # run_huey adds its own plain-text handler to "huey" unless the logger already has one.
     loggers["huey"] = {"handlers": list(handlers), "propagate": False, "level": level}
     # The app's per-request event is the access log; gunicorn's own access line would be a second one.
@@ -301,6 +311,7 @@ def logging_config(*, level: str, log_file: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": "observability.logs.JsonFormatter"}},
+        "filters": {"secret_paths": {"()": "observability.redaction.SecretPathFilter"}},
         "handlers": handlers,
         "root": {"handlers": list(handlers), "level": level},
         "loggers": loggers,

@@ -9,7 +9,7 @@ written.
 from __future__ import annotations
 
 from collections.abc import Callable
-from time import perf_counter
+from time import perf_counter, time
 
 import structlog
 from django.conf import settings
@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.functional import empty
 
 from observability.logs import REQUEST_ID_HEADER, log_context_clear, request_fields_bind, request_id_from
+from observability.queueing import REQUEST_START_META_KEY, queue_wait_observe
 from observability.redaction import path_redacted
 
 log = structlog.get_logger("chowist.request")
@@ -56,8 +57,13 @@ def request_context_clear(**kwargs: object) -> None:
 class RequestLogMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        # Only a proxy in front overwrites X-Request-Start; without one the header is whatever a client sent.
+        self.queue_stamped = settings.BEHIND_PROXY
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self.queue_stamped:
+            # First, before anything else of this request runs: the wait ends when Django starts it.
+            queue_wait_observe(request.META.get(REQUEST_START_META_KEY), now_s=time())
         # META directly: request.headers would build a dict of every header on each request just for this one.
         request_id = request_id_from(request.META.get(REQUEST_ID_META_KEY))
         request.request_id = request_id  # type: ignore[attr-defined]

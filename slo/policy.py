@@ -6,7 +6,7 @@ independently, so a typo in the config fails them).
 
 from __future__ import annotations
 
-from monitoring.config import CONFIG, LAB, PRODUCTION, WINDOW_SETS
+from monitoring.config import CONFIG, LAB, PRODUCTION, WINDOW_SETS, MonitoringConfig
 
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
@@ -39,17 +39,17 @@ def format_duration(seconds: int) -> str:
     return "".join(parts)
 
 
-def window_duration(name: str, *, window_set: str) -> str:
-    """The range a window named `name` really covers in `window_set`."""
+def window_duration(name: str, *, window_set: str, config: MonitoringConfig = CONFIG) -> str:
+    """The range a window named `name` really covers in `window_set` (the lab scale and scrapes of `config`)."""
     if window_set == PRODUCTION:
         return name
     if window_set == LAB:
-        scale = CONFIG.windows.lab_scale
+        scale = config.windows.lab_scale
         seconds, remainder = divmod(duration_seconds(name), scale)
         if remainder:
             raise ValueError(f"window {name} does not divide by the lab scale {scale}")
-        min_scrapes = CONFIG.windows.min_scrapes_per_window
-        if seconds < min_scrapes * CONFIG.scrape_interval_s:
+        min_scrapes = config.windows.min_scrapes_per_window
+        if seconds < min_scrapes * config.scrape_interval_s:
             raise ValueError(f"lab window for {name} ({seconds}s) spans fewer than {min_scrapes} scrapes")
         return format_duration(seconds)
     raise ValueError(f"unknown window set {window_set!r}; choose one of {', '.join(WINDOW_SETS)}")

@@ -21,13 +21,7 @@ urlpatterns = [
     path("password/change/done/", page_view(auth_views.PasswordChangeDoneView.as_view()), name="password_change_done"),
     path(
         "password/reset/",
-        form_view(
-            auth_views.PasswordResetView.as_view(
-                success_url=reverse_lazy("accounts:password_reset_done"),
-                email_template_name="registration/password_reset_email.txt",
-                subject_template_name="registration/password_reset_subject.txt",
-            )
-        ),
+        form_view(views.PasswordResetView.as_view(success_url=reverse_lazy("accounts:password_reset_done"))),
         name="password_reset",
     ),
     path("password/reset/done/", page_view(auth_views.PasswordResetDoneView.as_view()), name="password_reset_done"),

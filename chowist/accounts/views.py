@@ -6,11 +6,14 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.sites.shortcuts import get_current_site
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 
 from chowist.accounts import services
 from chowist.accounts.forms import ProfileForm, SignUpForm
+from chowist.accounts.throttling import password_reset_retry_after, rate_limited_response
 from chowist.core.decorators import allow_methods
 
 
@@ -60,3 +63,17 @@ class LoginView(auth_views.LoginView):
         # ?next=/accounts/login/ for a logged-in user made Django raise "Redirection loop" (a 500).
         url = super().get_redirect_url()
         return "" if url and urlsplit(url).path == self.request.path else url
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset form, rate-limited, with the e-mail sent by a task (chowist.accounts.services)."""
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+        email = form.cleaned_data["email"]
+        retry_after = password_reset_retry_after(self.request, email=email)
+        if retry_after:
+            return rate_limited_response(self.request, what="password-reset requests", retry_after=retry_after)
+        services.password_reset_request(
+            email=email, domain=get_current_site(self.request).domain, use_https=self.request.is_secure()
+        )
+        return HttpResponseRedirect(self.get_success_url())

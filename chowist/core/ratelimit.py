@@ -45,3 +45,13 @@ def rate_limit_check(request: HttpRequest, *, group: str, rate: str) -> None:
             f"rate limit of {rate} per client reached; retry in {retry_after} s",
             retry_after=retry_after,
         )
+
+
+def rate_limit_retry_after(request: HttpRequest, *, group: str, rate: str, key: str) -> int:
+    """Count this request under `key` in `group`; the seconds to wait when it is past `rate`, else 0."""
+    if rate == "off":
+        return 0
+    usage = get_usage(request, group=group, key=lambda _group, _request: key, rate=rate, increment=True)
+    if usage is not None and usage["should_limit"]:
+        return max(1, int(usage["time_left"]))
+    return 0

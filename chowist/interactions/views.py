@@ -14,7 +14,8 @@ from chowist.core.page_cache import POPULAR, page_cache_skip, page_cached
 from chowist.core.ratelimit import rate_limit_check
 from chowist.interactions import selectors, services
 
-_WINDOW = re.compile(r"^([0-9]{1,4})d$")
+# Exactly the values the schema lists (chowist/openapi.py: 1d ... POPULAR_MAX_WINDOW_DAYS d): no leading zero.
+_WINDOW = re.compile(r"^([1-9][0-9]{0,3})d$")
 
 
 # No CSRF token: the body must be application/json, which a cross-site form cannot send without a CORS
@@ -71,9 +72,9 @@ def popular(request: HttpRequest) -> JsonResponse:
 
 
 def _window_days(raw: str | None) -> int:
-    if raw is None or raw == "":
+    if raw is None:
         return settings.POPULAR_DEFAULT_WINDOW_DAYS
-    match = _WINDOW.match(raw)
+    match = _WINDOW.fullmatch(raw)
     days = int(match.group(1)) if match else 0
     if not 1 <= days <= settings.POPULAR_MAX_WINDOW_DAYS:
         raise ApiError(

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 
-from chowist.core.api import ApiError, api_view
+from chowist.core.api import ApiError, api_view, csrf_checked_when_logged_in
 from chowist.core.page_cache import PLACES, page_cached, place_generation
 from chowist.places import selectors, services
 from chowist.places.forms import PlaceFilterForm
@@ -87,6 +87,7 @@ def place_detail(request: HttpRequest, pk: int) -> JsonResponse:
 
 
 @api_view("POST")
+@csrf_checked_when_logged_in
 def place_photo_upload(request: HttpRequest, pk: int) -> JsonResponse:
     """POST /api/places/<id>/photo/ (multipart, field "photo"): 202, the thumbnail follows from the worker."""
     if not request.user.is_authenticated:

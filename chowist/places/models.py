@@ -3,12 +3,14 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
+from chowist.core.validators import validate_single_line
+
 RATING_MIN = 1
 RATING_MAX = 5
 
 
 class Category(models.Model):
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True, validators=[validate_single_line])
     slug = models.SlugField(max_length=100, unique=True)
 
     class Meta:
@@ -20,11 +22,12 @@ class Category(models.Model):
 
 
 class Place(models.Model):
-    name = models.CharField(max_length=200)
+    # One-line values: the name is in e-mail subjects, all of them in log lines (chowist/core/validators.py).
+    name = models.CharField(max_length=200, validators=[validate_single_line])
     description = models.TextField(blank=True)
-    address = models.CharField(max_length=255, blank=True)
-    city = models.CharField(max_length=100, blank=True, db_index=True)
-    phone = models.CharField(max_length=40, blank=True)
+    address = models.CharField(max_length=255, blank=True, validators=[validate_single_line])
+    city = models.CharField(max_length=100, blank=True, db_index=True, validators=[validate_single_line])
+    phone = models.CharField(max_length=40, blank=True, validators=[validate_single_line])
     categories = models.ManyToManyField(Category, related_name="places", blank=True)
     min_party_size = models.PositiveSmallIntegerField(default=1)
     max_party_size = models.PositiveSmallIntegerField(default=8)
@@ -65,6 +68,9 @@ class Review(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # Stamped once the author's confirmation e-mail went out: the sweeper re-sends what a lost task never did.
     confirmation_sent_at = models.DateTimeField(null=True, blank=True)
+    # Stamped when the e-mail can never be sent (a malformed header, an address the mail library refuses): the
+    # task gives up at once instead of retrying, and the sweeper does not queue it again.
+    confirmation_failed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

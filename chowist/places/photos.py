@@ -56,6 +56,40 @@ def photo_validate(*, uploaded: UploadedFile) -> str:
     return ALLOWED_FORMATS[image_format]
 
 
+# What a re-encoded image keeps of the original's metadata: only what drawing it needs. Everything else (EXIF with
+# its GPS position and camera, XMP, comments, text chunks) is dropped with the original bytes.
+KEPT_INFO = frozenset({"transparency", "duration", "loop", "background", "icc_profile"})
+JPEG_QUALITY = 90
+
+
+def photo_reencode(*, uploaded: UploadedFile) -> ContentFile:
+    """The upload decoded and encoded again in its own format: nothing but the pixels survives.
+
+    The original was stored and served byte for byte: its EXIF GPS position and camera, and whatever followed
+    the image data (HTML appended after a GIF) went out to anyone under /media/. Call after photo_validate (the
+    pixel count is checked there, before this decodes anything).
+    """
+    uploaded.seek(0)
+    try:
+        with Image.open(uploaded) as image:
+            image_format = image.format or "PNG"
+            animated = getattr(image, "n_frames", 1) > 1
+            # The orientation lives in the EXIF about to be dropped: applied to the pixels first.
+            clean = image if animated else ImageOps.exif_transpose(image)
+            clean.load()
+            clean.info = {key: value for key, value in image.info.items() if key in KEPT_INFO}
+            options: dict[str, object] = {"save_all": True} if animated else {}
+            if image_format == "JPEG":
+                options["quality"] = JPEG_QUALITY
+            buffer = io.BytesIO()
+            clean.save(buffer, format=image_format, **options)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InvalidPhoto(400, f"the image is damaged: {exc}") from exc
+    finally:
+        uploaded.seek(0)
+    return ContentFile(buffer.getvalue())
+
+
 def photo_pixels_check(*, size: tuple[int, int]) -> None:
     """InvalidPhoto(413) past PHOTO_MAX_PIXELS: a 10 KB PNG can declare 9,000 x 9,000 pixels (324 MiB decoded).
 

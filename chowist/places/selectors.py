@@ -118,7 +118,12 @@ def lost_jobs_get(
         .values_list("id", flat=True)[:limit]
     )
     review_ids = list(
-        Review.objects.filter(confirmation_sent_at__isnull=True, created_at__lte=newest, created_at__gte=oldest)
+        Review.objects.filter(
+            confirmation_sent_at__isnull=True,
+            confirmation_failed_at__isnull=True,
+            created_at__lte=newest,
+            created_at__gte=oldest,
+        )
         .exclude(author__email="")
         .order_by("created_at")
         .values_list("id", flat=True)[:limit]

@@ -13,7 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from chowist.places.models import RATING_MAX, RATING_MIN, Place, Review
-from chowist.places.photos import photo_validate
+from chowist.places.photos import InvalidPhoto, photo_reencode, photo_validate
 from chowist.places.tasks import make_place_thumbnail, send_review_confirmation
 from workers.jobs import enqueue_on_commit
 
@@ -49,8 +49,10 @@ def place_update(*, place: Place, data: dict[str, Any]) -> Place:
 def place_photo_set(*, place: Place, uploaded: UploadedFile) -> Place:
     """Validate, store as the place's photo, and queue its thumbnail once the change commits."""
     extension = photo_validate(uploaded=uploaded)
+    # Stored re-encoded, never as sent: no EXIF (GPS, camera), no bytes after the image (photos.photo_reencode).
+    clean = photo_reencode(uploaded=uploaded)
     with transaction.atomic():
-        place.photo.save(f"{place.pk}-{uuid.uuid4().hex}.{extension}", uploaded, save=False)
+        place.photo.save(f"{place.pk}-{uuid.uuid4().hex}.{extension}", clean, save=False)
         place.thumbnail = ""
         place.save(update_fields=["photo", "thumbnail", "updated_at"])
         # The photo is committed and the client is told 202: a queue outage must not turn that into a 500. The
@@ -105,3 +107,27 @@ def review_delete(*, review: Review) -> None:
             review_count=F("review_count") - 1, rating_sum=F("rating_sum") - locked.rating, updated_at=timezone.now()
         )
         locked.delete()
+
+
+def place_photos_reencode() -> tuple[int, int]:
+    """Re-encode every stored photo (uploaded before uploads were): (re-encoded, skipped as unreadable).
+
+    Each is written under a new name and the row pointed at it before the original is deleted, so a reader never
+    finds a photo missing; the thumbnail, made from pixels, stays valid.
+    """
+    done = skipped = 0
+    for place in Place.objects.exclude(photo="").only("pk", "photo").iterator():
+        old_name = place.photo.name
+        try:
+            with place.photo.open("rb") as original:
+                extension = photo_validate(uploaded=original)
+                clean = photo_reencode(uploaded=original)
+        except (InvalidPhoto, OSError):
+            skipped += 1
+            continue
+        place.photo.save(f"{place.pk}-{uuid.uuid4().hex}.{extension}", clean, save=False)
+        updated = Place.objects.filter(pk=place.pk, photo=old_name).update(photo=place.photo.name)
+        # A new upload meanwhile wins: the copy made here is the one to delete, else the original is.
+        place.photo.storage.delete(old_name if updated else place.photo.name)
+        done += bool(updated)
+    return done, skipped

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import re
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 
 import pytest
 
@@ -41,3 +44,86 @@ def test_too_many_query_fields_with_a_charset_is_a_counted_400(gunicorn_app, pat
     while _count_of_status(gunicorn_app.metrics, "400") < before + 1:
         assert time.monotonic() < deadline, "the 400 never reached the request metrics"
         time.sleep(0.1)
+
+
+def _chunks(data: bytes, size: int = 1000) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+@pytest.mark.slow
+def test_a_chunked_body_is_read_not_dropped(gunicorn_app):
+    # Before: Django read CONTENT_LENGTH bytes (0 without the header): a valid chunked {"kind":"view"} got
+    # 400 "malformed JSON: zero-length document".
+    from chowist.places.tests.factories import make_place
+
+    place = make_place()
+    host, port = gunicorn_app.base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request(
+        "POST",
+        f"/api/places/{place.pk}/interactions/",
+        body=_chunks(b'{"kind":"view"}', size=4),
+        headers={"Content-Type": "application/json"},
+        encode_chunked=True,
+    )
+    response = connection.getresponse()
+    assert response.status == 202, response.read()[:300]
+    assert json.loads(response.read())["kind"] == "view"
+
+    # Bounded like a body with a Content-Length: one byte over DATA_UPLOAD_MAX_MEMORY_SIZE is a 400.
+    from django.conf import settings
+
+    oversized = b'{"kind":"view","pad":"' + b"x" * settings.DATA_UPLOAD_MAX_MEMORY_SIZE + b'"}'
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.request(
+        "POST",
+        f"/api/places/{place.pk}/interactions/",
+        body=_chunks(oversized, size=256 * 1024),
+        headers={"Content-Type": "application/json"},
+        encode_chunked=True,
+    )
+    assert connection.getresponse().status == 400
+
+    # Refused before the body was read (the Host check comes first): the connection is closed, and says so.
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.request(
+        "POST",
+        f"/api/places/{place.pk}/interactions/",
+        body=_chunks(b'{"kind":"view"}' + b" " * 300_000, size=64 * 1024),
+        headers={"Content-Type": "application/json", "Host": "evil.example"},
+        encode_chunked=True,
+    )
+    refused = connection.getresponse()
+    assert refused.status == 400 and refused.getheader("Connection") == "close"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("path", "content_type", "body"),
+    [
+        (
+            "interactions/",
+            "multipart/form-data; boundary=B",
+            b'--B\r\nContent-Disposition: form-data; name="photo"; filename="a.png"\r\nX-Pad: '
+            + b"x" * 200_000
+            + b"\r\n\r\nabc\r\n--B--\r\n",
+        ),
+        ("photo/", "multipart/form-data; boundary=B", b"--B\r\n" + b"x" * 1_000_000 + b"\r\n--B--\r\n"),
+    ],
+    ids=["200KB-part-header", "1MB-anonymous-upload"],
+)
+def test_a_body_rejected_unread_never_leaves_a_dead_keep_alive_connection(gunicorn_app, path, content_type, body):
+    # Before: the early 4xx said `Connection: keep-alive`, then gunicorn, unable to drain more than 64 KB of the
+    # unread body, closed the socket: the client's next request on it failed (RemoteDisconnected).
+    from chowist.places.tests.factories import make_place
+
+    place = make_place()
+    host, port = gunicorn_app.base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request("POST", f"/api/places/{place.pk}/{path}", body=body, headers={"Content-Type": content_type})
+    response = connection.getresponse()
+    response.read()
+    assert 400 <= response.status < 500
+    assert response.getheader("Connection") == "close"
+    connection.close()

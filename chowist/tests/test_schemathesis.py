@@ -17,7 +17,7 @@ from django.contrib.auth.models import Permission, User
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
-SEED = 15
+SEED = 23
 MAX_EXAMPLES = 80
 RUN_BUDGET_S = 180
 CHECKS = ",".join(
@@ -27,6 +27,9 @@ CHECKS = ",".join(
         "content_type_conformance",
         "response_schema_conformance",
         "response_headers_conformance",
+        # An input the schema forbids must be refused (empty ?window= was accepted: issue 23). Not its mirror,
+        # positive_data_acceptance: no schema can say which bytes decode as an image.
+        "negative_data_rejection",
     ]
 )
 DEMO = ["--places", "12", "--users", "4", "--reviews", "30", "--interactions", "60", "--seed", "3"]
@@ -71,9 +74,13 @@ def test_every_operation_fuzzed_over_http_answers_no_5xx_and_conforms(gunicorn_a
             "--max-examples",
             str(MAX_EXAMPLES),
             "--phases",
-            "examples,coverage,fuzzing",
+            # stateful: the schema's links (a listed place's id into its detail, interactions and photo).
+            "examples,coverage,fuzzing,stateful",
+            # One worker: with two threads, Hypothesis describes its strategies with ast.parse concurrently, and
+            # CPython 3.11's parser is not thread-safe ("SystemError: AST constructor recursion depth mismatch",
+            # seen in CI on 3.11.7): a crash of the fuzzer, not a finding about the app.
             "--workers",
-            "2",
+            "1",
             "--request-timeout",
             "10",
             "--no-shrink",

@@ -18,6 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 PROFILES = ("embedded", "services")
 PROXIES = ("none", "nginx")
+# nginx is the front door by default: it holds the clients' connections, and only it sees the whole wait (the
+# latency SLI is measured there, issue 21). `none` (PROXY=off) keeps the direct path, for experiments about it.
+DEFAULT_PROXY = "nginx"
 
 DEFAULT_APP_PORT = 8000
 DEFAULT_APP_METRICS_PORT = CONFIG.ports.app_metrics
@@ -38,6 +41,7 @@ DEFAULT_REPLICA_EXPORTER_PORT = CONFIG.ports.postgres_exporter + 1
 DEFAULT_REDIS_EXPORTER_PORT = CONFIG.ports.redis_exporter
 DEFAULT_NGINX_EXPORTER_PORT = CONFIG.ports.nginx_exporter
 DEFAULT_MTAIL_PORT = CONFIG.ports.mtail
+DEFAULT_PROCESS_EXPORTER_PORT = CONFIG.ports.process_exporter
 DEFAULT_SERVICES_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/chowist_lab"
 DEFAULT_SERVICES_REDIS_URL = "redis://127.0.0.1:6379/1"
 # Readiness covers migrate-free start-up of gunicorn, the consumer and Prometheus on a busy 2-core box.
@@ -75,8 +79,8 @@ class LabConfig:
     pgbouncer_port: int = DEFAULT_PGBOUNCER_PORT
     pgbouncer: bool = False
     pgbouncer_user: str = "postgres"
-    # nginx in front of the app instances (both profiles): clients then use proxy_port.
-    proxy: str = "none"
+    # nginx in front of the app instances (both profiles, the default): clients then use proxy_port.
+    proxy: str = DEFAULT_PROXY
     proxy_port: int = DEFAULT_PROXY_PORT
     nginx_status_port: int = DEFAULT_NGINX_STATUS_PORT
     app_instances: int = 1
@@ -92,6 +96,8 @@ class LabConfig:
     nginx_exporter_port: int = DEFAULT_NGINX_EXPORTER_PORT
     # With nginx (either profile): mtail serving nginx's responses by status (the availability SLI at the edge).
     mtail_port: int = DEFAULT_MTAIL_PORT
+    # prometheus-process-exporter (both profiles): every lab process's CPU by component, for the dashboards.
+    process_exporter_port: int = DEFAULT_PROCESS_EXPORTER_PORT
     database_url: str = ""
     redis_url: str = ""
     # Where the app writes its fault flags and spans when FAULTS_FILE / OTEL_SPANS_FILE are set ("": under var_dir).
@@ -194,7 +200,7 @@ class LabConfig:
                 "pgbouncer_port": env_int("PGBOUNCER_PORT", d["pgbouncer_port"], **e),
                 "pgbouncer": env_bool("LAB_PGBOUNCER", d["pgbouncer"], **e),
                 "pgbouncer_user": env_str("PGBOUNCER_USER", d["pgbouncer_user"], **e),
-                "proxy": env_choice("LAB_PROXY", d["proxy"], PROXIES, **e),
+                "proxy": _proxy_choice(env_str("LAB_PROXY", d["proxy"], **e)),
                 "proxy_port": env_int("LAB_PROXY_PORT", d["proxy_port"], **e),
                 "nginx_status_port": env_int("NGINX_STATUS_PORT", d["nginx_status_port"], **e),
                 "app_instances": env_int("APP_INSTANCES", d["app_instances"], **e),
@@ -206,6 +212,7 @@ class LabConfig:
                 "redis_exporter_port": env_int("REDIS_EXPORTER_PORT", d["redis_exporter_port"], **e),
                 "nginx_exporter_port": env_int("NGINX_EXPORTER_PORT", d["nginx_exporter_port"], **e),
                 "mtail_port": env_int("MTAIL_PORT", d["mtail_port"], **e),
+                "process_exporter_port": env_int("PROCESS_EXPORTER_PORT", d["process_exporter_port"], **e),
                 "database_url": env_str("DATABASE_URL", d["database_url"], **e),
                 "redis_url": env_str("REDIS_URL", d["redis_url"], **e),
                 "faults_file": env_str("FAULTS_FILE", d["faults_file"], **e),
@@ -272,6 +279,20 @@ class LabConfig:
 
     def url(self, port: int) -> str:
         return f"http://{self.host}:{port}"
+
+
+# PROXY=off in the Makefile, LAB_PROXY=off in the environment: the direct path, as `none` says it.
+_PROXY_OFF = frozenset({"off", "no", "false", "0", "none", "direct"})
+
+
+def _proxy_choice(value: str) -> str:
+    """LAB_PROXY as one of PROXIES: `off` and its synonyms mean `none`."""
+    value = value.strip().lower()
+    if value in _PROXY_OFF:
+        return "none"
+    if value not in PROXIES:
+        raise EnvError(f"LAB_PROXY={value!r} must be one of {', '.join(PROXIES)} (or off)")
+    return value
 
 
 def _absolute(path: Path | str) -> Path:

@@ -44,6 +44,9 @@ REDIS_EXPORTER = "redis-exporter"
 NGINX_EXPORTER = "nginx-exporter"
 # mtail over nginx's access log: the edge's responses by status (prometheus/mtail/), for the availability SLI.
 NGINX_LOG = "nginx-log"
+# prometheus-process-exporter: CPU and memory of every other lab process, grouped by component (the dashboards'
+# "CPU by process group"; the report's /proc sampler measures the same trees).
+PROCESSES = "processes"
 # APP is instance 1; APP_INSTANCES above 1 adds these, each its own gunicorn on its own ports.
 APP_INSTANCES = (APP, *(f"{APP}-{n}" for n in range(2, MAX_APP_INSTANCES + 1)))
 # Start order; stopping goes the other way. The app comes after its consumer so it never serves before it
@@ -62,6 +65,8 @@ COMPONENT_ORDER = (
     NGINX,
     NGINX_EXPORTER,
     NGINX_LOG,
+    # Last: its config names every other component's command line.
+    PROCESSES,
 )
 RESTARTABLE = (APP, WORKER)
 # Exporters' scrape targets, written for Prometheus's file_sd (prometheus/generate.py names the files).
@@ -71,6 +76,7 @@ EXPORTER_JOBS = {
     REDIS_EXPORTER: "redis",
     NGINX_EXPORTER: "nginx",
     NGINX_LOG: CONFIG.jobs.edge,
+    PROCESSES: CONFIG.jobs.processes,
 }
 MTAIL_PROGRAMS = ROOT / "prometheus" / "mtail"
 POSTGRES_EXPORTER_QUERIES = ROOT / "prometheus" / "postgres-exporter-queries.yml"
@@ -94,7 +100,12 @@ BINARIES = {
     REDIS_EXPORTER: "prometheus-redis-exporter",
     NGINX_EXPORTER: "prometheus-nginx-exporter",
     NGINX_LOG: "mtail",
+    PROCESSES: "prometheus-process-exporter",
 }
+# process-exporter walks /proc at every scrape: per-thread and smaps figures would cost more than they tell here.
+PROCESS_EXPORTER_FLAGS = ("-threads=false", "-gather-smaps=false")
+# RE2 (process-exporter is Go) rejects escaped spaces: only the metacharacters are escaped.
+_RE2_META = frozenset("\\.+*?()|[]{}^$")
 
 
 class LabError(RuntimeError):
@@ -420,7 +431,35 @@ class Lab:
                 [lambda: http_ok(f"{cfg.url(cfg.mtail_port)}/metrics")],
                 {"MTAIL_PORT": cfg.mtail_port},
             )
+        found[PROCESSES] = _Component(
+            PROCESSES,
+            [
+                _binary(PROCESSES),
+                "-config.path",
+                str(self._process_groups_path()),
+                "-web.listen-address",
+                f"{host}:{cfg.process_exporter_port}",
+                *PROCESS_EXPORTER_FLAGS,
+            ],
+            dict(os.environ),
+            [lambda: http_ok(f"{cfg.url(cfg.process_exporter_port)}/metrics")],
+            {"PROCESS_EXPORTER_PORT": cfg.process_exporter_port},
+        )
         return {name: found[name] for name in COMPONENT_ORDER if name in found}
+
+    def _process_groups_path(self) -> Path:
+        return self.lab_dir / "processes" / "process-exporter.yml"
+
+    def _write_process_groups(self, components: dict[str, _Component]) -> None:
+        """process-exporter's groups: one per lab component, matched by its own command line (its ports and this
+        lab's paths make it this lab's, not another lab's on the same machine). Children are tracked with their
+        parent, so nginx's and gunicorn's workers count with their master."""
+        groups = [
+            {"name": name, "cmdline": [_re2_literal(" ".join(component.argv[1:]))]}
+            for name, component in components.items()
+            if name != PROCESSES and len(component.argv) > 1
+        ]
+        render.write_yaml(self._process_groups_path(), {"process_names": groups})
 
     def _exporters(self, cfg: LabConfig) -> dict[str, _Component]:
         """prometheus-postgres-exporter for the primary (and one for the replica) and prometheus-redis-exporter."""
@@ -553,6 +592,7 @@ class Lab:
             state.components = list(components)
             self._ensure_binaries(components)
             changed = self._write_configs(cfg)
+            self._write_process_groups(components)
             for name in changed:
                 if self.pid(name):
                     self._reload(name, cfg)
@@ -870,6 +910,7 @@ class Lab:
             REDIS_EXPORTER: cfg.redis_exporter_port if exporters else None,
             NGINX_EXPORTER: cfg.nginx_exporter_port if exporters and cfg.proxy == "nginx" else None,
             NGINX_LOG: cfg.mtail_port if cfg.proxy == "nginx" else None,
+            PROCESSES: cfg.process_exporter_port,
         }
         lists: dict[str, list[str]] = {"chowist-app": extra}
         for name, job in EXPORTER_JOBS.items():
@@ -939,6 +980,11 @@ class Lab:
 
 def _config_dict(cfg: LabConfig) -> dict[str, Any]:
     return {key: str(value) if isinstance(value, Path) else value for key, value in asdict(cfg).items()}
+
+
+def _re2_literal(text: str) -> str:
+    """`text` as an RE2 pattern matching it literally."""
+    return "".join("\\" + c if c in _RE2_META else c for c in text)
 
 
 def _which(command: str) -> str | None:

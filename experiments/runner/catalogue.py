@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from experiments.lab.config import DEFAULT_PROXY
 from experiments.runner.config import CATALOGUE_DIR
 from experiments.runner.expectations import EXPECTATIONS, OPTIONAL_KEYS
 
@@ -91,8 +92,9 @@ class Variant:
     settings: dict[str, str] = field(default_factory=dict)
     profile: str | None = None
     pgbouncer: bool = False
-    # The lab's layout (experiments/lab): nginx in front, app instances behind it, a read replica.
-    proxy: str = "none"
+    # The lab's layout (experiments/lab): nginx in front (the default: `proxy: none` is the direct path), app
+    # instances behind it, a read replica.
+    proxy: str = DEFAULT_PROXY
     instances: int = 1
     replica: bool = False
 
@@ -300,10 +302,10 @@ def experiment_from_dict(data: Any, *, path: Path) -> Experiment:
         vd = _keys(vw, v, {"name"}, {"settings", "profile", "pgbouncer", "proxy", "instances", "replica"})
         if vd.get("profile", profile) not in PROFILES:
             raise CatalogueError(f"{vw}.profile: expected one of {', '.join(PROFILES)}")
-        if vd.get("proxy", "none") not in PROXIES:
+        if vd.get("proxy", DEFAULT_PROXY) not in PROXIES:
             raise CatalogueError(f"{vw}.proxy: expected one of {', '.join(PROXIES)}")
         instances = _positive(f"{vw}.instances", vd.get("instances", 1), integer=True)
-        if instances > 1 and vd.get("proxy", "none") == "none":
+        if instances > 1 and vd.get("proxy", DEFAULT_PROXY) == "none":
             raise CatalogueError(f"{vw}.instances: more than one instance needs proxy: nginx in front")
         if vd.get("replica") and vd.get("profile", profile) != "services":
             raise CatalogueError(f"{vw}.replica: the read replica needs the services profile")
@@ -313,7 +315,7 @@ def experiment_from_dict(data: Any, *, path: Path) -> Experiment:
                 settings=_settings(f"{vw}.settings", vd.get("settings")),
                 profile=vd.get("profile"),
                 pgbouncer=bool(vd.get("pgbouncer", False)),
-                proxy=str(vd.get("proxy", "none")),
+                proxy=str(vd.get("proxy", DEFAULT_PROXY)),
                 instances=instances,
                 replica=bool(vd.get("replica", False)),
             )

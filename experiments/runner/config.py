@@ -13,6 +13,8 @@ LOCUST_DIR = ROOT / "experiments" / "locust"
 
 # The lab checks itself: throughput from Locust and from Prometheus must agree this closely.
 THROUGHPUT_AGREEMENT = 0.02
+# ... and the latency SLI's share of requests under the threshold and Locust's, this close (1 percentage point).
+LATENCY_AGREEMENT = 0.01
 # How long to wait for the consumer to drain what a run enqueued before counting what was recorded.
 DRAIN_TIMEOUT_S = 120.0
 # How often the live progress line is refreshed.

@@ -70,8 +70,14 @@ def _alert_fires(p: Params, e: Evidence) -> Outcome:
         after_fault = fired["first_seen_s"] - e.first_fault_s
         notified = fired.get("notified_s")
         ok = ok and after_fault <= p["within_s"]
+        # No scheduled fault (overload: the load itself is the fault): the time counts from the load's start.
+        when = (
+            f"firing {after_fault:.1f} s after the fault ({fired['first_seen_s']:g} s into the load)"
+            if e.first_fault_s
+            else f"firing {fired['first_seen_s']:g} s into the load"
+        )
         details.append(
-            f"{v['name']}: firing {after_fault:.1f} s after the fault ({fired['first_seen_s']:g} s into the load)"
+            f"{v['name']}: {when}"
             + (f", webhook notified at {notified:g} s" if notified is not None else ", no webhook notification yet")
         )
     return ok, "; ".join(details)
@@ -121,11 +127,24 @@ def interactions_accounted(v: Variant) -> bool:
 
 def _self_check_holds(p: Params, e: Evidence) -> Outcome:
     runs = [(v, a) for v in e.variants for a in v["prometheus_agreement"]]
-    return all(a["passed"] for _, a in runs), "; ".join(
+    # The latency check (where the front door timed the run): the SLI's good share and Locust's within 1 point.
+    latency = [(v, a) for v in e.variants for a in v.get("latency_agreement", [])]
+    counts = "; ".join(
         f"{v['name']}: Prometheus {a['prometheus_requests']} vs Locust {a['locust_requests']} requests "
         f"(tolerance {a['tolerance']}), rates {a['rps_diff']:.2%} apart"
         for v, a in runs
     )
+    shares = "; ".join(
+        f"{v['name']}: latency SLI at the {a['source']} {_share(a['sli_share'])} vs Locust {_share(a['locust_share'])} "
+        f"under {a['threshold_ms']:g} ms{'' if a['checked'] else ' (not checked: no front door)'}"
+        for v, a in latency
+    )
+    passed = all(a["passed"] for _, a in runs) and all(a["passed"] for _, a in latency)
+    return passed, "; ".join(part for part in (counts, shares) if part)
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2%}"
 
 
 def _read_your_writes(p: Params, e: Evidence) -> Outcome:
@@ -283,7 +302,10 @@ EXPECTATIONS: dict[str, ExpectationType] = {
         ExpectationType(
             "self_check_holds",
             frozenset(),
-            lambda p: "the lab's self-check holds (Prometheus and Locust counted the same requests)",
+            lambda p: (
+                "the lab's self-check holds (Prometheus and Locust counted the same requests, and agree on the "
+                "share under the latency threshold)"
+            ),
             _self_check_holds,
         ),
         ExpectationType(

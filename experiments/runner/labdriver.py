@@ -10,6 +10,7 @@ from pathlib import Path
 import psutil
 
 from experiments.lab import Lab, LabError
+from experiments.lab.config import DEFAULT_PROXY
 from experiments.runner.catalogue import Event, Seed
 from experiments.runner.progress import ProgressDisplay
 from experiments.runner.resources import ResourceSample, resource_sample
@@ -38,7 +39,7 @@ class LabDriver:
         profile: str,
         pgbouncer: bool,
         settings: dict[str, str],
-        proxy: str = "none",
+        proxy: str = DEFAULT_PROXY,
         instances: int = 1,
         replica: bool = False,
     ) -> None:

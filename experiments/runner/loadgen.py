@@ -53,6 +53,16 @@ class LocustResult:
     exit_code: int = 0
     # The requests a Django view answered (all but NOT_APP_VIEWS): what Prometheus's user-facing count sees.
     view_requests: int | None = None
+    # Locust's response-time distribution over every request: rounded milliseconds -> count (Locust keeps exact
+    # ms under 100 ms, then rounds to 10 ms, and to 100 ms past a second).
+    response_times: dict[int, int] = field(default_factory=dict)
+
+    def share_within_ms(self, threshold_ms: float) -> float | None:
+        """The share of requests Locust timed at or under `threshold_ms` (None with no requests)."""
+        total = sum(self.response_times.values())
+        if not total:
+            return None
+        return sum(n for ms, n in self.response_times.items() if ms <= threshold_ms) / total
 
     @property
     def app_view_requests(self) -> int:
@@ -203,6 +213,7 @@ class LocustProcess:
             by_name=[_entry_summary(e) for e in sorted(entries, key=lambda e: e["name"])],
             exit_code=exit_code,
             view_requests=sum(e["num_requests"] for e in entries if e["name"] not in NOT_APP_VIEWS),
+            response_times=dict(sorted(merged.items())),
         )
 
     def _connection_errors(self) -> int:

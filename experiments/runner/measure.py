@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from experiments.lab.webhook import read_alerts
 from experiments.runner import queries as q
-from experiments.runner.config import THROUGHPUT_AGREEMENT
+from experiments.runner.config import LATENCY_AGREEMENT, THROUGHPUT_AGREEMENT
 from experiments.runner.loadgen import LocustResult
 from experiments.runner.prom import Prometheus
 from experiments.runner.readback import ReadBack
@@ -31,6 +31,10 @@ COUNTERS = {
     "jobs_processed": q.JOBS_PROCESSED,
     "edge_responses": q.EDGE_RESPONSES,
     "edge_responses_5xx": q.EDGE_RESPONSES_5XX,
+    "edge_latency_total": q.EDGE_LATENCY_TOTAL,
+    "edge_latency_good": q.EDGE_LATENCY_GOOD,
+    "app_latency_total": q.APP_LATENCY_TOTAL,
+    "app_latency_good": q.APP_LATENCY_GOOD,
 }
 
 
@@ -84,6 +88,86 @@ class Agreement:
         }
 
 
+@dataclass
+class LatencyAgreement:
+    """The self-check for latency, one run: the latency SLI's share of requests under the threshold (counted at its
+    source over the window) against the share Locust timed under it (its response-time distribution).
+
+    Checked when the SLI was measured at the edge: nginx times the whole wait, as a client does. On the direct path
+    the app's histogram is blind to queueing in front of Django, so under load it cannot agree: the figures are
+    shown, not checked.
+    """
+
+    source: str  # "edge" (nginx through mtail) or "app" (the fallback)
+    sli_good: int
+    sli_total: int
+    locust_share: float | None
+    threshold_ms: float
+
+    @property
+    def sli_share(self) -> float | None:
+        return self.sli_good / self.sli_total if self.sli_total else None
+
+    @property
+    def diff(self) -> float | None:
+        if self.sli_share is None or self.locust_share is None:
+            return None
+        return abs(self.sli_share - self.locust_share)
+
+    @property
+    def checked(self) -> bool:
+        return self.source == "edge"
+
+    @property
+    def ok(self) -> bool:
+        if not self.checked:
+            return True
+        return self.diff is not None and self.diff <= LATENCY_AGREEMENT
+
+    def as_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "threshold_ms": self.threshold_ms,
+            "sli_good": self.sli_good,
+            "sli_total": self.sli_total,
+            "sli_share": None if self.sli_share is None else round(self.sli_share, 6),
+            "locust_share": None if self.locust_share is None else round(self.locust_share, 6),
+            "diff": None if self.diff is None else round(self.diff, 6),
+            "checked": self.checked,
+            "passed": self.ok,
+        }
+
+
+def latency_agreement(deltas: dict[str, float], locust: LocustResult) -> LatencyAgreement:
+    """The latency self-check from a run's counter deltas: the edge's counts when nginx timed the run's requests,
+    else the app's (the same choice the latency SLI makes)."""
+    source = "edge" if deltas.get("edge_latency_total", 0.0) > 0 else "app"
+    threshold_ms = CONFIG.latency_threshold_ms
+    return LatencyAgreement(
+        source=source,
+        sli_good=round(deltas.get(f"{source}_latency_good", 0.0)),
+        sli_total=round(deltas.get(f"{source}_latency_total", 0.0)),
+        locust_share=locust.share_within_ms(threshold_ms),
+        threshold_ms=threshold_ms,
+    )
+
+
+def latency_breakdown(*, prom: Prometheus, t1: float, window_s: int) -> dict[str, dict[str, float]]:
+    """p50/p95/p99 and mean in ms over the window at the edge, in the app and waiting in front of Django (the last
+    two need a front door: the app cannot time its own queue)."""
+    out: dict[str, dict[str, float]] = {}
+    for source in q.LATENCY_SOURCES:
+        values = {
+            f"p{round(qq * 100)}": prom.scalar(q.latency_quantile(source, qq, window_s), at=t1)
+            for qq in (0.5, 0.95, 0.99)
+        }
+        values["mean"] = prom.scalar(q.latency_mean(source, window_s), at=t1)
+        if all(not math.isfinite(v) for v in values.values()):
+            continue
+        out[source] = {k: round(_finite(v) * 1000, 1) for k, v in values.items()}
+    return out
+
+
 @dataclass(frozen=True)
 class RunWindow:
     """One measured run of one variant: which it was, its window and what happened in it (unix seconds)."""
@@ -126,6 +210,9 @@ class RunMeasurement:
     database: dict[str, Any] = field(default_factory=dict)
     # Per task: executions by outcome and lag percentiles (jobs_measure): the thumbnail job of uploads, the drain.
     jobs_by_task: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The latency self-check (None in runs measured before it existed) and where the time went (ms per source).
+    latency_agreement: LatencyAgreement | None = None
+    latency_breakdown_ms: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def variant(self) -> str:
@@ -197,6 +284,8 @@ def run_measure(
         read_back=read_back,
         database=db_measure(prom=prom, t1=t1, window_s=window_s, active_s=locust.active_s, database_url=database_url),
         jobs_by_task=jobs_measure(prom=prom, t1=t1, window_s=window_s),
+        latency_agreement=latency_agreement(deltas, locust),
+        latency_breakdown_ms=latency_breakdown(prom=prom, t1=t1, window_s=window_s),
     )
 
 

@@ -23,6 +23,8 @@ MAX_POINTS = 600
 REPORT_PANELS = (
     ("chowist-service-overview", "Total request rate and 5xx rate"),
     ("chowist-service-overview", "Latency p50 / p95 / p99 (user-facing views)"),
+    # What clients waited (the edge) against the app's own time, and the queueing in between.
+    ("chowist-service-overview", "Latency p95: at the front door, in the app, queueing in front of the app"),
     ("chowist-service-overview", "5xx ratio by view"),
     ("chowist-slos", "Current burn rate (5m) by SLO"),
     ("chowist-slos", "Burn rate by window: availability"),

@@ -6,7 +6,7 @@ Metric names and selectors are monitoring.config's; the report's plots use the d
 
 from __future__ import annotations
 
-from monitoring.config import CONFIG
+from monitoring.config import CONFIG, le_matcher
 from slo.spec import SloSpec, slo_spec_list
 
 M = CONFIG.metrics
@@ -35,6 +35,16 @@ JOBS_PROCESSED = fresh_sum(f'{M.jobs}{{outcome="success"}}')
 # with the app instances, and it sees the 502s it answered itself.
 EDGE_RESPONSES = fresh_sum(f"{M.edge_responses}{{{CONFIG.edge_selector}}}")
 EDGE_RESPONSES_5XX = fresh_sum(f"{M.edge_responses}{{{CONFIG.edge_selector},{CONFIG.server_error_selector}}}")
+# The latency SLI's good and total events at each source, read at the window's edges like the request counts: the
+# edge's (nginx's $request_time through mtail, probes left out) and the app's (user-facing views).
+_THRESHOLD = CONFIG.slos.latency.threshold_s
+assert _THRESHOLD is not None
+EDGE_LATENCY_TOTAL = fresh_sum(f"{M.edge_request_duration}_count{{{CONFIG.edge_selector}}}")
+EDGE_LATENCY_GOOD = fresh_sum(f"{M.edge_request_duration}_bucket{{{CONFIG.edge_selector},{le_matcher(_THRESHOLD)}}}")
+APP_LATENCY_TOTAL = fresh_sum(f"{M.http_request_duration}_count{{{CONFIG.app_selector},{USER_VIEWS}}}")
+APP_LATENCY_GOOD = fresh_sum(
+    f"{M.http_request_duration}_bucket{{{CONFIG.app_selector},{USER_VIEWS},{le_matcher(_THRESHOLD)}}}"
+)
 INBOX_BACKLOG = fresh_sum(M.inbox_backlog)
 QUEUE_DEPTH = fresh_sum(M.queue_depth)
 
@@ -49,6 +59,25 @@ def job_lag_max(window_s: int) -> str:
         f"max(max_over_time({M.queue_oldest_pending_age}[{window_s}s]) "
         f"or max_over_time({M.inbox_oldest_pending_age}[{window_s}s]))"
     )
+
+
+# Where a request's time went, over a run's window: at the edge (what clients waited, queueing included), in the
+# app (Django's middleware and view) and waiting in front of Django (X-Request-Start to Django's first middleware).
+LATENCY_SOURCES = {
+    "edge": (M.edge_request_duration, CONFIG.edge_selector),
+    "app": (M.http_request_duration, f"{CONFIG.app_selector},{USER_VIEWS}"),
+    "queue": (M.request_queue_duration, CONFIG.app_selector),
+}
+
+
+def latency_quantile(source: str, q: float, window_s: int) -> str:
+    metric, selector = LATENCY_SOURCES[source]
+    return f"histogram_quantile({q}, sum by (le) (increase({metric}_bucket{{{selector}}}[{window_s}s])))"
+
+
+def latency_mean(source: str, window_s: int) -> str:
+    metric, selector = LATENCY_SOURCES[source]
+    return f"sum(increase({metric}_sum{{{selector}}}[{window_s}s])) / sum(increase({metric}_count{{{selector}}}[{window_s}s]))"
 
 
 def burn_rate_max(slo: str, window_s: int) -> str:

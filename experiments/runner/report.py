@@ -12,9 +12,10 @@ from typing import Any
 import psutil
 
 from experiments.runner.catalogue import Experiment, journey_step_of
-from experiments.runner.config import LOG_TAIL_BYTES, SLOWEST_TRACES
+from experiments.runner.config import LATENCY_AGREEMENT, LOG_TAIL_BYTES, SLOWEST_TRACES
 from experiments.runner.measure import RunMeasurement
 from experiments.runner.plots import Plot
+from monitoring.config import CONFIG
 
 # Locust above this share of one core per process is saturated: the generator, not the app, is the limit.
 LOADGEN_SATURATED_PERCENT = 90.0
@@ -185,6 +186,66 @@ def _database_section(runs: list[RunMeasurement]) -> list[str]:
     ]
 
 
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2%}"
+
+
+def _ms(values: dict[str, float] | None, key: str) -> str:
+    return "—" if not values or key not in values else f"{values[key]:g}"
+
+
+def _latency_section(runs: list[RunMeasurement]) -> list[str]:
+    """What clients waited against what the front door and the app timed, and how much of it was queueing."""
+    rows = []
+    for m in runs:
+        b = m.latency_breakdown_ms
+        edge, queue = b.get("edge"), b.get("queue")
+        # The mean is additive (a request's queueing is part of its edge time); quantiles are not.
+        queue_share = f"{queue['mean'] / edge['mean']:.0%}" if edge and queue and edge.get("mean") else "—"
+        a = m.latency_agreement
+        rows.append(
+            [
+                f"{m.variant} #{m.repeat}",
+                f"{m.locust.latency_ms['p95']:g}",
+                _ms(edge, "p95"),
+                _ms(b.get("app"), "p95"),
+                _ms(queue, "p95"),
+                queue_share,
+                "—" if a is None else f"{a.source}: {_share(a.sli_share)}",
+                "—" if a is None else _share(a.locust_share),
+                "—" if a is None else ("yes" if a.ok and a.checked else ("not checked" if a.ok else "NO")),
+            ]
+        )
+    if not rows:
+        return []
+    return [
+        "## Where the time went: clients, front door, app, queueing",
+        "",
+        "p95 in ms as the clients (Locust), the front door (nginx's $request_time, through mtail), the app "
+        "(django-prometheus, user-facing views) and the wait in front of Django (X-Request-Start to Django's first "
+        "middleware) saw it; queueing's share of the mean edge time. Then the latency SLI's share of requests under "
+        f"the {CONFIG.latency_threshold_ms:g} ms threshold against Locust's: they must agree within "
+        f"{LATENCY_AGREEMENT:.0%} point when the front door timed the run. Without a proxy the app's series are all "
+        "there is, and they cannot see queueing.",
+        "",
+        _table(
+            [
+                "run",
+                "clients p95",
+                "edge p95",
+                "app p95",
+                "queueing p95",
+                "queueing share (mean)",
+                "SLI good share",
+                "Locust's share",
+                "agree",
+            ],
+            rows,
+        ),
+        "",
+    ]
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -317,6 +378,7 @@ def report_write(
         ),
         "",
     ]
+    lines += _latency_section(runs)
     lines += _database_section(runs)
     lines += _cpu_section(r)
     lines += _jobs_section(runs)

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from experiments.runner.catalogue import Expectation, Experiment, journey_step_of
-from experiments.runner.config import ROOT
+from experiments.runner.config import LATENCY_AGREEMENT, ROOT
 from experiments.runner.expectations import EXPECTATIONS, Evidence
-from experiments.runner.measure import RunMeasurement
+from experiments.runner.measure import LatencyAgreement, RunMeasurement
 from experiments.runner.resources import cpu_cores
 from grafana import build as grafana_build
 from monitoring.config import CONFIG
@@ -124,6 +124,8 @@ def variant_summary(name: str, settings: dict[str, str], runs: list[RunMeasureme
         "read_your_writes": _read_back_sum(runs),
         # The first run's database figures (per-run ones are in runs[]).
         "database": runs[0].database,
+        # Per run: the latency SLI's share under the threshold against Locust's (measure.LatencyAgreement).
+        "latency_agreement": [r.latency_agreement.as_dict() for r in runs if r.latency_agreement],
     }
 
 
@@ -168,6 +170,9 @@ def run_summary(r: RunMeasurement) -> dict[str, Any]:
         "database": r.database,
         "cpu_cores": cpu_cores(r.resource_samples),
         "jobs_by_task": r.jobs_by_task,
+        # ms at the edge, in the app and queueing in front of Django (p50/p95/p99/mean), and the latency self-check.
+        "latency_breakdown_ms": r.latency_breakdown_ms,
+        "latency_agreement": r.latency_agreement.as_dict() if r.latency_agreement else None,
     }
 
 
@@ -259,7 +264,29 @@ def expectations_evaluate(
             ),
         }
     )
+    latency = [(r, r.latency_agreement) for r in runs if r.latency_agreement is not None]
+    if latency:
+        out.append(
+            {
+                "description": (
+                    f"The latency SLI's share of requests under {CONFIG.latency_threshold_ms:g} ms agrees with Locust's "
+                    f"within {LATENCY_AGREEMENT:.0%} point (checked where the front door timed the run)"
+                ),
+                "passed": all(a.ok for _, a in latency),
+                "detail": "; ".join(_latency_agreement_words(r, a) for r, a in latency),
+            }
+        )
     return out
+
+
+def _latency_agreement_words(r: RunMeasurement, a: LatencyAgreement) -> str:
+    def share(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.2%}"
+
+    checked = "" if a.checked else " (not checked: no front door, the app cannot see its queueing)"
+    return (
+        f"{r.variant}#{r.repeat}: SLI at the {a.source} {share(a.sli_share)} / Locust {share(a.locust_share)}{checked}"
+    )
 
 
 def ab_comparison(experiment: Experiment, runs: list[RunMeasurement]) -> dict[str, Any] | None:

@@ -60,6 +60,7 @@ def _run(tmp_path: Path, name: str, *extra: str) -> tuple[subprocess.CompletedPr
         "redis_exporter_port": "REDIS_EXPORTER_PORT",
         "nginx_exporter_port": "NGINX_EXPORTER_PORT",
         "mtail_port": "MTAIL_PORT",
+        "process_exporter_port": "PROCESS_EXPORTER_PORT",
     }
     assert set(ports) == set(LabConfig.port_fields())
     env.update({var: str(free_port()) for var in ports.values()})

@@ -10,7 +10,14 @@ from experiments.runner.catalogue import experiment_load
 from experiments.runner.config import ROOT
 from experiments.runner.loadgen import LocustResult, _percentile
 from experiments.runner.measure import Agreement, RunMeasurement, RunWindow
-from experiments.runner.results import ab_comparison, knee, previous_comparison, previous_results, variant_summary
+from experiments.runner.results import (
+    ab_comparison,
+    expectations_evaluate,
+    knee,
+    previous_comparison,
+    previous_results,
+    variant_summary,
+)
 
 
 def _run(variant: str, repeat: int, *, rps: float, p95: float, users: int = 10, errors: float = 0) -> RunMeasurement:
@@ -231,6 +238,7 @@ def test_results_json_keys_are_the_contract(tmp_path: Path) -> None:
         "resource_samples",
         "read_your_writes",
         "database",
+        "latency_agreement",
     ]
     assert list(variant["latency_ms"]) == ["p50", "p95", "p99"]
     assert list(variant["job_lag_s"]) == ["p50", "p95", "p99", "max"]
@@ -248,6 +256,8 @@ def test_results_json_keys_are_the_contract(tmp_path: Path) -> None:
         "database",
         "cpu_cores",
         "jobs_by_task",
+        "latency_breakdown_ms",
+        "latency_agreement",
     ]
     assert list(variant["runs"][0]["window"]) == ["t0", "t1", "load_start", "load_end"]
     assert variant["lab_rss_peak_mb"] == 400.0 and variant["drained"] is True
@@ -276,3 +286,29 @@ def test_a_lost_or_double_counted_interaction_fails_the_run_and_in_flight_ones_d
     assert not outcome(accepted=100, recorded=99, sent=99)  # lost
     assert not outcome(accepted=100, recorded=101, sent=100)  # counted twice
     assert not outcome(accepted=100, recorded=100, sent=101)  # Locust saw a 202 the app never counted
+
+
+def test_the_self_check_covers_latency_where_the_front_door_timed_the_run() -> None:
+    """The latency SLI's share under the threshold (counted at the edge over the window) must agree with the share
+    of Locust's response-time distribution under it within 1 point; on the direct path it is shown, not checked."""
+    from experiments.runner.measure import latency_agreement
+
+    locust = _run("default", 1, rps=50, p95=20).locust
+    # Locust: 970 of 1000 at or under 300 ms (its 300 ms key holds 295-304 ms), 30 above.
+    locust.response_times = {12: 600, 250: 300, 300: 70, 310: 20, 2000: 10}
+    assert locust.share_within_ms(300) == 0.97
+    agree = latency_agreement({"edge_latency_total": 1000, "edge_latency_good": 975}, locust)
+    assert agree.source == "edge" and agree.checked and agree.ok
+    apart = latency_agreement({"edge_latency_total": 1000, "edge_latency_good": 985}, locust)
+    assert not apart.ok and apart.as_dict()["passed"] is False
+    # No edge: the app's series, blind to queueing, are shown but cannot fail the run.
+    direct = latency_agreement({"app_latency_total": 1000, "app_latency_good": 1000}, locust)
+    assert direct.source == "app" and not direct.checked and direct.ok
+
+    smoke = experiment_load(name="smoke")
+    run = _run("default", 1, rps=50, p95=20)
+    run.locust.response_times = locust.response_times
+    run.latency_agreement = apart
+    checks = {c["description"]: c for c in expectations_evaluate(smoke, [], [run], None)}
+    latency = next(c for d, c in checks.items() if d.startswith("The latency SLI's share"))
+    assert latency["passed"] is False and "edge 98.50% / Locust 97.00%" in latency["detail"]

@@ -51,13 +51,36 @@ def test_every_panel_has_a_unique_id_and_at_least_one_query() -> None:
             assert all(ref_ids) and len(set(ref_ids)) == len(ref_ids), f"{path.name}: {panel['title']!r}"
 
 
-def test_every_datasource_reference_resolves_to_a_provisioned_datasource() -> None:
+def test_every_datasource_reference_is_a_datasource_variable_the_lab_can_resolve() -> None:
+    """Dashboards import into any Grafana: panels name a datasource variable, never a uid; on the lab's Grafana
+    each variable resolves to a provisioned datasource of its type (Prometheus: the default one)."""
     provisioned = _provisioned()
+    provisioned_types = {ds["type"] for ds in provisioned.values()}
+    default_types = {ds["type"] for ds in provisioned.values() if ds.get("isDefault")}
     for path, board in _boards().items():
+        pickers = {v["name"]: v["query"] for v in board["templating"]["list"] if v["type"] == "datasource"}
         for panel in _panels(board):
             for ref in [panel["datasource"], *(t["datasource"] for t in panel["targets"])]:
-                assert ref["uid"] in provisioned, f"{path.name}: {panel['title']!r} uses unknown {ref}"
-                assert provisioned[ref["uid"]]["type"] == ref["type"], f"{path.name}: {panel['title']!r}"
+                name = ref["uid"].removeprefix("${").removesuffix("}")
+                assert ref["uid"] == f"${{{name}}}", f"{path.name}: {panel['title']!r} hard-codes {ref}"
+                assert pickers.get(name) == ref["type"], f"{path.name}: {panel['title']!r} uses unknown {ref}"
+                assert ref["type"] in provisioned_types, f"{path.name}: {panel['title']!r}"
+        assert "prometheus" not in pickers.values() or "prometheus" in default_types
+        text = path.read_text()
+        assert not [uid for uid in provisioned if f'"{uid}"' in text], f"{path.name} names a provisioned uid"
+
+
+def test_variables_on_import_select_the_configs_job_and_service() -> None:
+    for path, board in _boards().items():
+        variables = {v["name"]: v for v in board["templating"]["list"]}
+        if "job" in variables:
+            assert variables["job"]["current"]["value"] == "chowist-app", path.name
+            assert variables["job"]["datasource"]["uid"] == "${datasource}", path.name
+        if "service" in variables:
+            assert variables["service"]["current"]["value"] == "chowist", path.name
+    slos = next(board for board in _boards().values() if board["uid"] == "chowist-slos")
+    window_set = next(v for v in slos["templating"]["list"] if v["name"] == "window_set")
+    assert window_set["query"] == "production : (),lab : lab,both : .*"
 
 
 def test_provisioning_matches_the_uids_the_generator_uses() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import secrets
 import subprocess
@@ -173,6 +174,29 @@ def test_a_password_reset_token_never_reaches_the_span_or_the_log(child_env, tmp
     )
     assert token not in spans_file.read_text()
     assert token not in log_file.read_text()
+
+
+def test_a_reset_token_in_an_unmatched_path_never_reaches_the_span_or_any_log(child_env, tmp_path) -> None:
+    # Before: without the trailing slash (301) or with a segment appended (404) the token was the span's url.path,
+    # the request log's path and the "Not Found" warning's text: redaction applied only to a matched route.
+    spans_file, log_file, gunicorn_log = tmp_path / "spans.jsonl", tmp_path / "app.log", tmp_path / "gunicorn.log"
+    env = {**child_env, "OTEL_SPANS_FILE": str(spans_file), "LOG_FILE": str(log_file), "OTEL_TRACES_SAMPLER_RATIO": "1"}
+    server = gunicorn_start(env=env, app_port=free_port(), metrics_port=free_port(), log_path=gunicorn_log, threads=2)
+    token = "c4a9b2-" + secrets.token_hex(16)
+    statuses = []
+    try:
+        for suffix in ("", "/extra/"):
+            connection = http.client.HTTPConnection("127.0.0.1", int(server.app_url.rsplit(":", 1)[1]), timeout=10)
+            connection.request("GET", f"/accounts/password/reset/MQ/{token}{suffix}")
+            statuses.append(connection.getresponse().status)
+            connection.close()
+    finally:
+        server.stop()
+    assert statuses == [301, 404]
+    server_spans = [s for s in _json_lines(spans_file) if s["kind"] == "SERVER"]
+    assert [s["attributes"].get("url.path") for s in server_spans] == ["/accounts/password/reset/[redacted]"] * 2
+    for output in (spans_file, log_file, gunicorn_log):
+        assert token not in output.read_text(), output.name
 
 
 def test_an_untrusted_clients_sampled_traceparent_forces_nothing(child_env, tmp_path) -> None:

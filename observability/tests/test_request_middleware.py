@@ -116,3 +116,57 @@ def test_a_password_reset_token_never_reaches_the_request_log(client) -> None:
     assert event["view"] == "accounts:password_reset_confirm"
     assert event["path"] == "/accounts/password/reset/[redacted]/[redacted]/"
     assert token not in str(lines)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "status"),
+    [("", 301), ("/x/", 404), ("/%0A/", 404), ("/.", 404)],
+    ids=["no-trailing-slash", "appended-segment", "appended-newline", "appended-dot"],
+)
+def test_a_reset_token_in_a_path_that_matches_no_route_is_redacted_too(client, suffix: str, status: int) -> None:
+    # Before: redaction applied only to a matched route; the 301 (APPEND_SLASH) and 404 variants of a reset link
+    # wrote the live token to the request log and to Django's "Not Found" warning (its message and its request).
+    token = "c4a9b2-0123456789abcdef0123456789abcdef"
+    with json_log_lines() as lines:
+        response = client.get(f"/accounts/password/reset/MQ/{token}{suffix}")
+    assert response.status_code == status
+    event = next(line for line in lines if line["event"] == "request")
+    assert event["path"] == "/accounts/password/reset/[redacted]"
+    assert token not in str(lines)
+    if status == 404:
+        warning = next(line for line in lines if line["logger"] == "django.request")
+        assert warning["event"] == "Not Found: /accounts/password/reset/[redacted]"
+
+
+def test_routes_without_secrets_under_the_reset_prefix_keep_their_path(client) -> None:
+    with json_log_lines() as lines:
+        client.get("/accounts/password/reset/done/")
+    event = next(line for line in lines if line["event"] == "request")
+    assert event["path"] == "/accounts/password/reset/done/"
+
+
+def test_a_reset_token_in_a_security_warnings_request_is_redacted(client) -> None:
+    # Before: django.security.TooManyFieldsSent's record carried the request, rendered as its repr: full path and
+    # query string, a reset token included (its logger is not django.request, so the path filter never saw it).
+    token = "c4a9b2-0123456789abcdef0123456789abcdef"
+    fields = "&".join(["a=1"] * 1001)
+    with json_log_lines() as lines:
+        response = client.get(f"/accounts/password/reset/MQ/{token}/?{fields}")
+    assert response.status_code == 400
+    security = [line for line in lines if line["logger"].startswith("django.security")]
+    assert security and "[redacted]" in security[0]["request"]
+    assert token not in str(lines)
+
+
+def test_a_reset_token_in_a_sentry_events_url_is_redacted() -> None:
+    # A 500 on a reset link would have sent the working token to Sentry/Bugsink in the event's request URL.
+    from observability.errors import _add_trace_context
+
+    token = "c4a9b2-0123456789abcdef0123456789abcdef"
+    event = {
+        "request": {"url": f"https://chowist.example/accounts/password/reset/MQ/{token}/x/", "method": "GET"},
+        "transaction": f"/accounts/password/reset/MQ/{token}/x/",
+    }
+    redacted = _add_trace_context(event, {})
+    assert redacted["request"]["url"] == "https://chowist.example/accounts/password/reset/[redacted]"
+    assert token not in str(redacted)

@@ -20,7 +20,14 @@ SLOS = {
     "latency": (0.99, "LatencySLOPageBurn", "LatencySLOTicketBurn"),
     "freshness": (0.99, "FreshnessSLOPageBurn", "FreshnessSLOTicketBurn"),
 }
-PLAIN_ALERTS = ("ChowistTargetDown", "ChowistConsumerStalled", "ChowistTelemetryDegraded", "ChowistReplicaLagging")
+PLAIN_ALERTS = (
+    "ChowistTargetDown",
+    "SLOConfigJobMissing",
+    "SLOConfigLatencyBucketMissing",
+    "ChowistConsumerStalled",
+    "ChowistTelemetryDegraded",
+    "ChowistReplicaLagging",
+)
 ALL_ALERTS = tuple(name for _, page, ticket in SLOS.values() for name in (page, ticket)) + PLAIN_ALERTS
 
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
@@ -49,6 +56,8 @@ RECORDS = (
     "slo:error_budget:ratio",
     "slo:period_error_budget_remaining:ratio",
     "slo:current_burn_rate:ratio",
+    # Availability and latency only: 1 while they read the proxy's series, 0 on the app's fallback.
+    "slo:sli_source_edge:bool",
 )
 
 # Plain alerts: how long the condition must hold before firing, per window set.

@@ -309,6 +309,137 @@ def test_replica_lagging_tickets_only_when_lag_stays_above_the_read_your_writes_
     promtool_test(tmp_path, f"replica-lag-{window_set}", document)
 
 
+def test_target_down_never_fires_for_a_job_that_is_not_ours(tmp_path: Path, rule_files: dict[str, str]) -> None:
+    # A shared Prometheus scrapes other teams' targets: their outage is not ours to page or ticket.
+    samples = TARGET_DOWN_FOR_SECONDS["production"] // 5 + 10
+    series = [
+        {"series": 'up{job="someone-elses-app",instance="10.0.0.7:8080"}', "values": f"0x{samples}"},
+        {"series": 'up{job="chowist-app",instance="127.0.0.1:9101"}', "values": f"1x{samples}"},
+    ]
+    tests = [{"eval_time": _seconds(samples * 5), "alertname": "ChowistTargetDown", "exp_alerts": []}]
+    document = {
+        "rule_files": [rule_files["production"]],
+        "evaluation_interval": "5s",
+        "tests": [{"interval": "5s", "input_series": series, "alert_rule_test": tests}],
+    }
+    promtool_test(tmp_path, "target-down-not-ours", document)
+
+
+def _latency_series(buckets: tuple[str, ...], steps: int) -> list[dict[str, str]]:
+    """Requests to one view, half of them under every bucket bound (counters grow 2 and 1 per step)."""
+    base = 'job="chowist-app",instance="127.0.0.1:9101",view="places:detail",method="GET"'
+    metric = "django_http_requests_latency_seconds_by_view_method"
+    series = [{"series": f'{metric}_bucket{{{base},le="{le}"}}', "values": f"0+1x{steps}"} for le in buckets]
+    series += [
+        {"series": f'{metric}_bucket{{{base},le="+Inf"}}', "values": f"0+2x{steps}"},
+        {"series": f"{metric}_count{{{base}}}", "values": f"0+2x{steps}"},
+        {
+            "series": f'django_http_responses_total_by_status_view_method_total{{{base},status="200"}}',
+            "values": f"0+2x{steps}",
+        },
+        {"series": 'up{job="chowist-app",instance="127.0.0.1:9101"}', "values": f"1x{steps}"},
+    ]
+    return series
+
+
+# django-prometheus's default buckets around the 0.3 s threshold, and buckets that all end below it.
+BETWEEN_BUCKETS = ("0.1", "0.25", "0.5", "0.75", "1.0")
+BELOW_BUCKETS = ("0.05", "0.1")
+
+
+@pytest.mark.parametrize("window_set", WINDOW_SETS)
+@pytest.mark.parametrize(
+    ("buckets", "fires"),
+    [(BETWEEN_BUCKETS, True), (BELOW_BUCKETS, True), (("0.25", "0.3", "0.5"), False)],
+    ids=["threshold-between-buckets", "threshold-above-every-bucket", "threshold-bucket-present"],
+)
+def test_a_latency_threshold_without_its_bucket_leaves_the_sli_absent_and_alerts(
+    tmp_path: Path, rule_files: dict[str, str], window_set: str, buckets: tuple[str, ...], fires: bool
+) -> None:
+    hold = TARGET_DOWN_FOR_SECONDS[window_set]
+    steps = hold // 5 + 40
+    labels = {"service": SERVICE, "severity": "ticket", "slo": "latency", **_extra(window_set)}
+    sli = selector({**slo_labels("latency", window_set), "window_set": "lab" if window_set == "lab" else ""})
+    end = _seconds(steps * 5)
+    document = {
+        "rule_files": [rule_files[window_set]],
+        "evaluation_interval": "5s",
+        "tests": [
+            {
+                "interval": "5s",
+                "input_series": _latency_series(buckets, steps),
+                "alert_rule_test": [
+                    {"eval_time": _seconds(hold - 5), "alertname": "SLOConfigLatencyBucketMissing", "exp_alerts": []},
+                    {
+                        "eval_time": end,
+                        "alertname": "SLOConfigLatencyBucketMissing",
+                        "exp_alerts": [{"exp_labels": labels}] if fires else [],
+                    },
+                ],
+                # Absent, never a perfect 0; with the bucket, half the requests are slow.
+                "promql_expr_test": [
+                    {
+                        "expr": f"slo:sli_error:ratio_rate5m{sli}",
+                        "eval_time": end,
+                        "exp_samples": []
+                        if fires
+                        else [
+                            {
+                                "labels": f"slo:sli_error:ratio_rate5m{selector(slo_labels('latency', window_set))}",
+                                "value": 0.5,
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    promtool_test(tmp_path, f"latency-bucket-{window_set}", document)
+
+
+@pytest.mark.parametrize("window_set", WINDOW_SETS)
+def test_a_job_with_no_target_leaves_the_slis_absent_and_alerts(
+    tmp_path: Path, rule_files: dict[str, str], window_set: str
+) -> None:
+    hold = TARGET_DOWN_FOR_SECONDS[window_set]
+    steps = hold // 5 + 40
+    # The app is scraped, but under another job name than the rules read.
+    other = 'job="django",instance="127.0.0.1:8000",view="places:detail",method="GET"'
+    series = [
+        {"series": 'up{job="django",instance="127.0.0.1:8000"}', "values": f"1x{steps}"},
+        {
+            "series": f'django_http_responses_total_by_status_view_method_total{{{other},status="200"}}',
+            "values": f"0+10x{steps}",
+        },
+    ]
+    firing = {"service": SERVICE, "severity": "ticket", "job": "chowist-app", **_extra(window_set)}
+    end = _seconds(steps * 5)
+    query = {**slo_labels("availability", window_set), "window_set": "lab" if window_set == "lab" else ""}
+    document = {
+        "rule_files": [rule_files[window_set]],
+        "evaluation_interval": "5s",
+        "tests": [
+            {
+                "interval": "5s",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": _seconds(hold - 5), "alertname": "SLOConfigJobMissing", "exp_alerts": []},
+                    {"eval_time": end, "alertname": "SLOConfigJobMissing", "exp_alerts": [{"exp_labels": firing}]},
+                ],
+                "promql_expr_test": [
+                    {"expr": f"slo:sli_error:ratio_rate5m{selector(query)}", "eval_time": end, "exp_samples": []}
+                ],
+            },
+            {
+                "interval": "5s",
+                "input_series": [{"series": 'up{job="chowist-app",instance="127.0.0.1:9101"}', "values": f"1x{steps}"}],
+                "alert_rule_test": [{"eval_time": end, "alertname": "SLOConfigJobMissing", "exp_alerts": []}],
+            },
+        ],
+    }
+    promtool_test(tmp_path, f"job-missing-{window_set}", document)
+
+
 @pytest.mark.parametrize("window_set", WINDOW_SETS)
 def test_telemetry_degraded_tickets_while_a_process_runs_without_a_signal(
     tmp_path: Path, rule_files: dict[str, str], window_set: str

@@ -303,6 +303,96 @@ def test_availability_is_measured_at_the_edge_when_the_proxy_reports(tmp_path: P
     promtool_test(tmp_path, "edge-availability", document)
 
 
+EDGE_LATENCY = "nginx_http_request_duration_seconds"
+
+
+def _edge_latency(
+    count: int, under_threshold: int, steps: int, *, stale_after: int | None = None
+) -> list[dict[str, str]]:
+    """The edge's histogram as mtail exports it: `count` requests per step, `under_threshold` of them within 300 ms."""
+    series = {
+        f'{EDGE_LATENCY}_count{{{EDGE},prog="nginx.mtail"}}': count,
+        f'{EDGE_LATENCY}_bucket{{{EDGE},prog="nginx.mtail",le="0.25"}}': under_threshold,
+        f'{EDGE_LATENCY}_bucket{{{EDGE},prog="nginx.mtail",le="0.3"}}': under_threshold,
+        f'{EDGE_LATENCY}_bucket{{{EDGE},prog="nginx.mtail",le="+Inf"}}': count,
+    }
+    if stale_after is None:
+        return [_counter(name, per_step, steps) for name, per_step in series.items()]
+    return [{"series": name, "values": f"0+{per_step}x{stale_after} stale"} for name, per_step in series.items()]
+
+
+def _app_latency(count: int, under_threshold: int, steps: int) -> list[dict[str, str]]:
+    """The app's histogram and its response counter (the latency SLI's events: each response once)."""
+    detail = f'{APP},view="places:detail",method="GET"'
+    return [
+        _counter(f'django_http_responses_total_by_status_view_method_total{{{detail},status="200"}}', count, steps),
+        _counter(f"django_http_requests_latency_seconds_by_view_method_count{{{detail}}}", count, steps),
+        _counter(
+            f'django_http_requests_latency_seconds_by_view_method_bucket{{{detail},le="0.3"}}', under_threshold, steps
+        ),
+    ]
+
+
+def _edge_source(slo: str, window_set: str, value: int) -> dict[str, Any]:
+    return _record_sample("slo:sli_source_edge:bool", slo, window_set, value, eval_time="10m")
+
+
+def test_latency_is_measured_at_the_edge_and_queueing_the_app_never_sees_burns_the_budget(
+    tmp_path: Path, rule_files: list[str]
+) -> None:
+    """The app timed every request under 300 ms (its histogram starts at Django's first middleware), but clients
+    waited in the accept backlog and gunicorn's queues first: nginx saw 30 of every 100 take longer. The SLI is the
+    edge's 0.3, which burns the lab's budget at 30x and pages; the app's own series would have said 0. With the edge
+    target down, or gone half-way (its samples still inside the windows), the SLI falls back to the app's series
+    and slo:sli_source_edge:bool says so."""
+    steps = 120
+    half = steps // 2
+    app_fast = _app_latency(100, 100, steps)
+    edge_up = {"series": f"up{{{EDGE}}}", "values": f"1x{steps}"}
+    checks = {
+        "queueing-at-the-edge": ([*app_fast, *_edge_latency(100, 70, steps), edge_up], 0.3, 1),
+        # The same queueing, but the edge's target is down: the app's 0, and the source says "app".
+        "edge-down": ([*app_fast, *_edge_latency(100, 70, steps), {**edge_up, "values": f"0x{steps}"}], 0.0, 0),
+        # nginx and mtail ran for the first half only: their stale samples do not outvote the app's 0.05.
+        "edge-gone": (
+            [
+                *_app_latency(100, 95, steps),
+                *_edge_latency(100, 70, steps, stale_after=half),
+                {"series": f"up{{{EDGE}}}", "values": f"1x{half} stale"},
+            ],
+            0.05,
+            0,
+        ),
+    }
+    tests = []
+    for name, (series, ratio, at_edge) in checks.items():
+        expr_tests = [
+            _record_sample(f"slo:sli_error:ratio_rate{window}", "latency", window_set, ratio, eval_time="10m")
+            for window_set, window in (("production", "5m"), ("lab", "5m"), ("lab", "30m"), ("lab", "1h"))
+        ]
+        expr_tests += [_edge_source(slo, ws, at_edge) for slo in ("latency", "availability") for ws in WINDOW_SETS]
+        pages = [{"exp_labels": {**slo_labels("latency", ws), "severity": "page"}} for ws in WINDOW_SETS]
+        tests.append(
+            {
+                "name": name,
+                "interval": "5s",
+                "input_series": series,
+                "promql_expr_test": expr_tests,
+                # 0.3 against a 1% budget is a 30x burn: the page (14.4x over the 1h and 5m windows, both sets: ten
+                # minutes of data fill them alike) fires on the edge's numbers, and stays silent on the app's (0, 5x).
+                "alert_rule_test": [
+                    {
+                        "eval_time": "10m",
+                        "alertname": "LatencySLOPageBurn",
+                        "exp_alerts": pages if name == "queueing-at-the-edge" else [],
+                    }
+                ],
+            }
+        )
+    document = {"rule_files": rule_files, "evaluation_interval": "5s", "tests": tests}
+    promtool_test(tmp_path, "edge-latency", document)
+
+
 def test_objective_budget_burn_and_remaining_budget(tmp_path: Path, rule_files: list[str]) -> None:
     steps = 120
     series = [

@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core import mail
 from django.urls import reverse
+from huey.contrib.djhuey import HUEY
 
 from chowist.accounts.models import Profile
 from chowist.places.tests.factories import PASSWORD, make_user
@@ -75,12 +76,16 @@ def test_password_change(client):
     assert client.get(reverse("accounts:password_change_done")).status_code == 200
 
 
-def test_password_reset_by_email_link(client):
+@pytest.mark.django_db(transaction=True)  # the task (run here) closes its connection, as huey's db_task does
+def test_password_reset_by_email_link(client, django_capture_on_commit_callbacks):
     user = make_user()
     user.email = "reset@example.com"
     user.save()
-    response = client.post(reverse("accounts:password_reset"), {"email": "reset@example.com"})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("accounts:password_reset"), {"email": "reset@example.com"})
     assert response.status_code == 302 and response["Location"] == reverse("accounts:password_reset_done")
+    # The e-mail is the queued task's work (chowist/accounts/tasks.py).
+    HUEY.execute(HUEY.dequeue())
     assert len(mail.outbox) == 1
     link = re.search(r"http://testserver(\S+)", mail.outbox[0].body).group(1)
     form_page = client.get(link, follow=True)

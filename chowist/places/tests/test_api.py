@@ -95,3 +95,19 @@ def test_unknown_api_path_is_json_404(client):
     response = client.get("/api/places/nope/")
     assert response.status_code == 404
     assert response.json() == {"error": "There is nothing at this address."}
+
+
+def test_an_empty_category_is_ignored_as_the_schema_says(client):
+    # Before: the server ignored `?category=` while the schema's slug pattern forbade an empty value.
+    import re
+
+    from chowist.openapi import openapi_document
+
+    make_place(name="Anywhere")
+    response = client.get("/api/places/?category=")
+    assert response.status_code == 200 and response.json()["count"] == 1
+    [category] = [
+        p for p in openapi_document()["paths"]["/api/places/"]["get"]["parameters"] if p["name"] == "category"
+    ]
+    assert re.fullmatch(category["schema"]["items"]["pattern"].strip("^$"), "")
+    assert "empty value is ignored" in category["description"]

@@ -57,3 +57,28 @@ def test_detail_shows_the_edit_link_only_to_editors(client):
     assert b"Edit this place" not in client.get(place.get_absolute_url()).content
     client.force_login(make_user(can_edit=True))
     assert b"Edit this place" in client.get(place.get_absolute_url()).content
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999", "-99999999999999999999", "9223372036854775808"])
+def test_a_category_id_out_of_the_databases_range_is_a_form_error_not_a_500(client, value):
+    # Before: `categories=99999999999999999999` reached the database as `pk IN (...)`: OverflowError, a 500.
+    place, category = make_place(name="Before"), make_category("Thai")
+    client.force_login(make_user(can_edit=True))
+    response = client.post(edit(place), form_data(categories=[category.pk, value]))
+    assert response.status_code == 400
+    assert "is not one of the available choices" in response.content.decode()
+    place.refresh_from_db()
+    assert place.name == "Before" and list(place.categories.all()) == []
+
+
+@pytest.mark.parametrize("field", ["name", "address", "city", "phone"])
+@pytest.mark.parametrize("breaker", ["\r\n", "\n", "\r", "\x00", "\u2028"])
+def test_a_line_break_or_control_character_in_a_one_line_field_is_a_form_error(client, field, breaker):
+    # Before: "Name\r\nBcc: x" was saved; every review-confirmation e-mail for the place then failed (its subject).
+    place = make_place(name="Before")
+    client.force_login(make_user(can_edit=True))
+    response = client.post(edit(place), form_data(**{field: f"Evil{breaker}Bcc: victim@example.com"}))
+    assert response.status_code == 400
+    assert field in response.context["form"].errors  # NUL: Django's own "Null characters are not allowed."
+    place.refresh_from_db()
+    assert place.name == "Before"

@@ -209,3 +209,26 @@ def test_an_active_fault_bypasses_the_cache(client, settings):
         faults.fault_clear(name=faults.HTTP_5XX)
         faults.faults_reload()
     assert client.get(url).status_code == 200
+
+
+def test_a_cached_page_is_not_served_to_a_host_outside_allowed_hosts(client):
+    # Before: a stored page was answered before Django's Host check: 200 to `Host: evil.example`.
+    place = make_place(name="Host Check")
+    urls = _urls(place)
+    _warm(client, urls)
+    for url in urls:
+        response = client.get(url, HTTP_HOST="evil.example")
+        assert response.status_code == 400, url
+        assert b"Host Check" not in response.content
+
+
+def test_a_cached_page_over_plain_http_is_redirected_to_https_in_production(client, settings):
+    # Before: with SECURE_SSL_REDIRECT on (production), a stored page was served over HTTP (200, not 301).
+    place = make_place(name="Scheme Check")
+    url = reverse("places:detail", kwargs={"pk": place.pk})
+    settings.SECURE_SSL_REDIRECT = True
+    client.get(url, secure=True)
+    assert client.get(url, secure=True).status_code == 200
+    response = client.get(url)
+    assert response.status_code == 301
+    assert response["Location"] == f"https://testserver{url}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import resource
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -156,3 +157,92 @@ def test_pixel_limit_is_checked_without_the_warnings_machinery(editor, settings,
     place = make_place()
     assert _upload(editor, place.pk, _image("PNG", (101, 100))).status_code == 413
     assert _upload(editor, place.pk, _image("PNG", (100, 100))).status_code == 202
+
+
+def _stored_bytes(place_id: int) -> bytes:
+    place = Place.objects.get(pk=place_id)
+    with place.photo.open("rb") as stored:
+        return stored.read()
+
+
+def test_an_uploaded_photos_exif_gps_and_camera_are_not_stored(editor, django_capture_on_commit_callbacks):
+    # Before: the original was stored and served byte for byte, EXIF GPS position and camera included.
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam Inc."  # Make
+    exif[0x0110] = "Model X-Private"  # Model
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    exif.get_ifd(0x8825).update({1: "N", 2: (48.0, 51.0, 29.0), 3: "E", 4: (2.0, 17.0, 40.0)})  # GPS
+    buffer = io.BytesIO()
+    Image.new("RGB", (80, 40), (10, 200, 30)).save(buffer, format="JPEG", exif=exif.tobytes())
+    place = make_place()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _upload(editor, place.pk, buffer.getvalue(), "gps.jpg").status_code == 202
+    stored = _stored_bytes(place.pk)
+    assert b"SecretCam" not in stored and b"Model X-Private" not in stored
+    with Image.open(io.BytesIO(stored)) as image:
+        assert image.format == "JPEG"
+        assert not image.getexif() and not image.getexif().get_ifd(0x8825)
+        assert image.size == (40, 80)  # the orientation was applied to the pixels before the EXIF went
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "PNG", "JPEG", "WEBP"])
+def test_bytes_appended_after_the_image_are_not_stored(editor, django_capture_on_commit_callbacks, fmt):
+    # Before: HTML appended after a GIF was kept and served from /media/ (a polyglot file).
+    payload = b"<html><script>alert(document.cookie)</script></html>"
+    place = make_place()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _upload(editor, place.pk, _image(fmt, (64, 64)) + payload, f"x.{fmt.lower()}")
+    assert response.status_code == 202, response.content
+    stored = _stored_bytes(place.pk)
+    assert payload not in stored and b"<script" not in stored
+    with Image.open(io.BytesIO(stored)) as image:
+        assert image.format == fmt and image.size == (64, 64)
+
+
+def test_an_anonymous_upload_is_401_even_without_a_csrf_token(editor):
+    # Before: CSRF ran first and answered an anonymous upload 403, where the schema says 401 (not logged in).
+    from django.test import Client
+
+    place = make_place()
+    strict = Client(enforce_csrf_checks=True)
+    response = _upload(strict, place.pk, _image())
+    assert response.status_code == 401
+    assert response.json() == {"error": "log in to upload photos"}
+    # A logged-in client is still checked: without the token, CSRF's JSON 403.
+    strict.force_login(make_user(can_edit=True))
+    forged = _upload(strict, place.pk, _image())
+    assert forged.status_code == 403 and "CSRF" in forged.json()["error"]
+    assert Place.objects.get(pk=place.pk).photo == ""
+
+
+def test_a_photo_sent_as_a_plain_field_is_a_documented_400(editor):
+    from chowist.openapi import openapi_document
+
+    place = make_place()
+    response = editor.post(reverse("api:place-photo", kwargs={"pk": place.pk}), data={"photo": "not a file"})
+    assert response.status_code == 400
+    operation = openapi_document()["paths"]["/api/places/{pk}/photo/"]["post"]
+    photo = operation["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]["photo"]
+    assert photo["format"] == "binary" and "plain form field" in photo["description"]
+    assert "400" in operation["responses"]
+
+
+def test_photos_stored_before_the_fix_are_reencoded_by_the_command(settings):
+    # Photos uploaded before re-encoding existed are still on disk, served as they were sent.
+    from django.core.files.base import ContentFile
+    from django.core.management import call_command
+
+    exif = Image.Exif()
+    exif[0x010F] = "OldCam"
+    buffer = io.BytesIO()
+    Image.new("RGB", (30, 20), (1, 2, 3)).save(buffer, format="JPEG", exif=exif.tobytes())
+    place = make_place()
+    place.photo.save("old.jpg", ContentFile(buffer.getvalue() + b"<html>trailer</html>"), save=True)
+    old_path = place.photo.path
+    out = io.StringIO()
+    call_command("reencode_photos", stdout=out)
+    assert "re-encoded 1 photo(s)" in out.getvalue()
+    stored = _stored_bytes(place.pk)
+    assert b"OldCam" not in stored and b"<html>" not in stored
+    assert Image.open(io.BytesIO(stored)).size == (30, 20)
+    assert not Path(old_path).exists()

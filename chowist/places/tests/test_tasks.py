@@ -108,3 +108,39 @@ def test_the_sweeper_leaves_recent_work_to_its_own_task_and_retries():
     author.save()
     Review.objects.create(place=make_place(), author=author, rating=4)
     assert HUEY.execute(tasks.requeue_lost_jobs.s()) == 0
+
+
+def test_a_place_name_saved_with_cr_lf_still_gets_a_one_line_subject():
+    # Before: a name holding CR LF made every confirmation fail with BadHeaderError (retried 5 times, then swept).
+    author = make_user()
+    author.email = "author@example.com"
+    author.save()
+    place = make_place(name="Evil\r\nBcc: victim@example.com")  # saved before names were validated
+    review = Review.objects.create(place=place, author=author, rating=5)
+    mail.outbox = []
+    tasks.send_review_confirmation(review.pk)
+    HUEY.execute(HUEY.dequeue())
+    [message] = mail.outbox
+    assert message.subject == "Your review of Evil Bcc: victim@example.com is live"
+    assert message.recipients() == ["author@example.com"]
+    review.refresh_from_db()
+    assert review.confirmation_sent_at is not None
+
+
+def test_a_message_that_can_never_be_sent_is_given_up_not_retried_or_swept():
+    # Before: a permanent BadHeaderError was retried 5 times and the lost-jobs sweep queued it again, forever.
+    author = make_user()
+    author.email = "author@example.com\r\nBcc: victim@example.com"  # written past the forms (an import, the shell)
+    author.save()
+    review = Review.objects.create(place=make_place(), author=author, rating=5)
+    retries = _value("chowist_jobs_total", task="send_review_confirmation", outcome="retry")
+    mail.outbox = []
+    tasks.send_review_confirmation(review.pk)
+    HUEY.execute(HUEY.dequeue())
+    assert mail.outbox == []
+    assert _value("chowist_jobs_total", task="send_review_confirmation", outcome="retry") == retries
+    assert HUEY.scheduled() == [] and HUEY.pending_count() == 0
+    review.refresh_from_db()
+    assert review.confirmation_sent_at is None and review.confirmation_failed_at is not None
+    Review.objects.filter(pk=review.pk).update(created_at=timezone.now() - timezone.timedelta(minutes=15))
+    assert HUEY.execute(tasks.requeue_lost_jobs.s()) == 0

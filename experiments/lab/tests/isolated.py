@@ -19,6 +19,9 @@ def isolated_config(base: Path, **overrides: object) -> LabConfig:
         "database_url": "",
         "redis_url": "",
         "pgbouncer": False,
+        # The direct path unless a test asks for the front door (test_nginx, the e2e experiment): most lab tests
+        # are about the app and its consumer, and need not start nginx and mtail.
+        "proxy": "none",
         **ports,
     }
     values.update(overrides)

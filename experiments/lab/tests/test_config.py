@@ -168,8 +168,18 @@ def test_layout_settings_are_validated_and_instances_get_their_own_ports() -> No
     assert len({p for pair in ports for p in pair}) == 6
     assert config.public_port == config.proxy_port
     with pytest.raises(LabConfigError, match="LAB_PROXY=nginx"):
-        LabConfig.from_env({"APP_INSTANCES": "2"})
+        LabConfig.from_env({"APP_INSTANCES": "2", "LAB_PROXY": "off"})
     with pytest.raises(LabConfigError, match="LAB_PROXY"):
         LabConfig.from_env({"LAB_PROXY": "haproxy"})
     with pytest.raises(LabConfigError, match="share a port"):
         LabConfig.from_env({"LAB_PROXY": "nginx", "LAB_PROXY_PORT": "8000"})
+
+
+def test_nginx_is_the_front_door_unless_the_proxy_is_off() -> None:
+    """The default layout serves clients through nginx (the latency SLI is measured there); PROXY=off, as the
+    Makefile and LAB_PROXY spell it, is the direct path."""
+    config = LabConfig.from_env({})
+    assert config.proxy == "nginx" and config.public_port == config.proxy_port
+    for off in ("off", "none", "OFF", "no"):
+        direct = LabConfig.from_env({"LAB_PROXY": off})
+        assert direct.proxy == "none" and direct.public_port == direct.app_port

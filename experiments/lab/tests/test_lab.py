@@ -125,7 +125,7 @@ def _alive(pid: int) -> bool:
 def test_lab_up_scrape_crash_restart_down(lab: Lab) -> None:
     statuses = lab.up()
     assert {name: s.state for name, s in statuses.items()} == dict.fromkeys(
-        ["webhook", "alertmanager", "prometheus", "worker", "app"], "running"
+        ["webhook", "alertmanager", "prometheus", "worker", "app", "processes"], "running"
     )
     assert _get_json(f"{lab.app_url}/readyz")["failed"] == []
     pids = {name: lab.pid(name) for name in statuses}
@@ -227,6 +227,8 @@ def test_cli_up_status_down(tmp_path: Path) -> None:
         **os.environ,
         "LAB_DIR": str(config.lab_dir),
         "VAR_DIR": str(config.var_dir),
+        # The isolated config's layout (the direct path), as the CLI reads it from the environment.
+        "LAB_PROXY": config.proxy,
         **{name.upper(): str(getattr(config, name)) for name in LabConfig.port_fields()},
     }
     env.pop("DATABASE_URL", None)
@@ -273,7 +275,7 @@ def test_services_profile_through_pgbouncer(redis_url: str) -> None:
         assert all(s.healthy for s in statuses.values()), statuses
         # The services profile runs the PostgreSQL and Redis exporters, and Prometheus scrapes them.
         assert set(statuses) == {
-            *("pgbouncer", "webhook", "alertmanager", "prometheus", "worker", "app"),
+            *("pgbouncer", "webhook", "alertmanager", "prometheus", "worker", "app", "processes"),
             *("postgres-exporter", "redis-exporter"),
         }
         deadline = time.monotonic() + SCRAPE_WAIT_S

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,9 @@ from experiments.lab.procs import http_probe, start
 ROOT = Path(__file__).resolve().parents[3]
 READY_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 30
+IDLE_CLIENTS = 50
+# A probe that waited behind idle connections would take gunicorn's keep-alive timeout or more.
+IDLE_PROBE_BUDGET_S = 2.0
 
 
 def test_the_config_balances_every_instance_over_keepalive_and_retries_refused_connections(tmp_path) -> None:
@@ -76,7 +80,8 @@ def test_nginx_serves_files_passes_request_ids_and_skips_a_dead_instance(tmp_pat
 
     app_port, dead_port, proxy_port = free_port(), free_port(), free_port()
     app_log, nginx_log = tmp_path / "app.log", tmp_path / "nginx.out"
-    app_env = {**env, "APP_PORT": str(app_port), "APP_METRICS_PORT": str(free_port()), "GUNICORN_WORKERS": "1"}
+    metrics_port = free_port()
+    app_env = {**env, "APP_PORT": str(app_port), "APP_METRICS_PORT": str(metrics_port), "GUNICORN_WORKERS": "1"}
     app_env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "prom")
     spec = NginxSpec(
         listen_port=proxy_port,
@@ -128,6 +133,25 @@ def test_nginx_serves_files_passes_request_ids_and_skips_a_dead_instance(tmp_pat
         assert '"request_id":"trace-me-42"' in app_lines and generated in app_lines
         assert "/static/" not in app_lines and "/media/" not in app_lines
         assert generated in (spec.run_dir / "access.log").read_text()
+
+        # The front door holds idle client connections, not the app: with 50 sockets open and silent (which took
+        # gunicorn alone off every probe for 30 s, issue 21), the probe through nginx still answers at once.
+        idle = [socket.create_connection(("127.0.0.1", proxy_port), timeout=5) for _ in range(IDLE_CLIENTS)]
+        try:
+            started = time.monotonic()
+            assert _get(base + "/healthz")[0] == 200
+            assert time.monotonic() - started < IDLE_PROBE_BUDGET_S
+        finally:
+            for sock in idle:
+                sock.close()
+
+        # nginx stamps X-Request-Start over whatever the client sent; the app records the wait before Django ran
+        # each proxied request, and never sees the client's forged stamp (no rejection counted).
+        _get(base + "/api/places/", {"X-Request-Start": "t=1"})
+        metrics = _get(f"http://127.0.0.1:{metrics_port}/metrics")[1].decode()
+        waits = re.search(r"^chowist_request_queue_seconds_count (\S+)$", metrics, re.MULTILINE)
+        assert waits and float(waits.group(1)) >= 20, "every proxied request's wait is recorded"
+        assert "chowist_request_queue_rejected_total{" not in metrics
 
         # With no instance left nginx answers 502 itself; mtail reads it from the access log (the availability
         # SLI at the edge, prometheus/mtail/nginx.mtail), health probes left out.
