@@ -29,8 +29,6 @@ pytestmark = pytest.mark.slow
 
 IDLE_SOCKETS = 200
 TRICKLING_SOCKETS = 50
-# What took gunicorn alone off every probe in the issue: 8 clients sending header lines slowly.
-TRICKLING_DIRECT = 8
 HOLD_S = 20.0
 TRICKLE_EVERY_S = 1.0
 PROBE_EVERY_S = 1.0
@@ -165,13 +163,18 @@ def test_idle_and_trickling_sockets_at_the_front_door_take_nothing_down(child_en
     assert sum(n for status, n in load.items() if status == 200) >= LOAD_THREADS * HOLD_S, load
 
 
-def test_gunicorn_alone_loses_its_probes_to_a_few_trickling_sockets(child_env, tmp_path) -> None:
-    """The limit the README states for a deployment without a proxy (`PROXY=off`, `make run`)."""
+def test_gunicorn_alone_loses_its_probes_to_the_same_sockets(child_env, tmp_path) -> None:
+    """The limit the README states for a deployment without a proxy (`PROXY=off`, `make run`): the same attack
+    straight at gunicorn. (The issue saw 8 trickling sockets do it; here 8 did not always: in one loaded run more
+    than half the probes were answered, so the documented case is the front door's own attack.)"""
     with _app(child_env, tmp_path) as app:
-        probes, load, trickled = _under_attack(app.app_url, app.app_port, idle=0, trickling=TRICKLING_DIRECT)
+        probes, load, trickled = _under_attack(
+            app.app_url, app.app_port, idle=IDLE_SOCKETS, trickling=TRICKLING_SOCKETS
+        )
     answered = sum(1 for status in probes if status == 200)
     print(
-        f"\ngunicorn alone, {TRICKLING_DIRECT} trickling sockets for {HOLD_S:g} s: {answered} of {len(probes)} "
+        f"\ngunicorn alone, {IDLE_SOCKETS} idle + {TRICKLING_SOCKETS} trickling sockets for {HOLD_S:g} s: "
+        f"{answered} of {len(probes)} "
         f"probes answered within {PROBE_TIMEOUT_S:g} s, load {dict(load)}, trickling {dict(trickled)}"
     )
     assert probes and answered < len(probes) / 2, probes
